@@ -1,0 +1,1 @@
+"""adapters of longbench-suite (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""data_builders of longbench-suite (see DESIGN.md)."""

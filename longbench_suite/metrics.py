@@ -1,0 +1,98 @@
+"""Per-probe metrics (by name) and confidence intervals.
+
+Metric values live in [0, 1]; reports may show them x100 as RULER does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Callable, Sequence
+
+import numpy as np
+
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
+def ruler_postprocess(output: str) -> str:
+    """RULER's prediction clean-up: control characters become newlines, then strip."""
+    return _CONTROL.sub("\n", output or "").strip()
+
+
+def string_match_all(output: str, gold: Sequence[str]) -> float:
+    """RULER niah: fraction of gold strings found in the output (case-insensitive substring)."""
+    pred = ruler_postprocess(output).lower()
+    if not gold:
+        return 0.0
+    return sum(1.0 for g in gold if g.lower() in pred) / len(gold)
+
+
+def string_match_part(output: str, gold: Sequence[str]) -> float:
+    """RULER qa: 1 if any gold string is found in the output (case-insensitive substring)."""
+    pred = ruler_postprocess(output).lower()
+    return 1.0 if any(g.lower() in pred for g in gold) else 0.0
+
+
+def exact_match(output: str, gold: Sequence[str]) -> float:
+    pred = (output or "").strip().lower()
+    return 1.0 if any(pred == g.strip().lower() for g in gold) else 0.0
+
+
+METRICS: dict[str, Callable[[str, Sequence[str]], float]] = {
+    "string_match_all": string_match_all,
+    "string_match_part": string_match_part,
+    "exact_match": exact_match,
+}
+
+
+def chance_of(metric: str, choices: Sequence[str], gold: Sequence[str]) -> float:
+    """Expected score of a uniform random pick among `choices`: the random baseline's chance level."""
+    if not choices:
+        return 0.0
+    fn = METRICS[metric]
+    return float(sum(fn(c, gold) for c in choices) / len(choices))
+
+
+Z95 = 1.959963984540054
+
+
+def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion."""
+    if n == 0:
+        return (math.nan, math.nan)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+# Above this size the percentile bootstrap is replaced by the normal interval: with n > 10k the
+# two agree to the third decimal, and resampling a million rows a thousand times is wasted work.
+BOOTSTRAP_MAX_N = 10_000
+
+
+def bootstrap(values: np.ndarray, resamples: int = 1000, seed: int = 0) -> tuple[float, float, str]:
+    """95% percentile bootstrap of the mean (normal interval for very large n)."""
+    n = len(values)
+    if n == 0:
+        return (math.nan, math.nan, "none")
+    if n == 1:
+        v = float(values[0])
+        return (v, v, "bootstrap")
+    if n > BOOTSTRAP_MAX_N:
+        half = Z95 * float(np.std(values, ddof=1)) / math.sqrt(n)
+        m = float(np.mean(values))
+        return (m - half, m + half, "normal")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return (float(lo), float(hi), "bootstrap")
+
+
+def interval(values: np.ndarray) -> tuple[float, float, str]:
+    """Wilson for 0/1 scores, bootstrap otherwise."""
+    if len(values) and np.all((values == 0) | (values == 1)):
+        lo, hi = wilson(float(values.sum()), len(values))
+        return (lo, hi, "wilson")
+    return bootstrap(values)

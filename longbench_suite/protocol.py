@@ -1,0 +1,123 @@
+"""The memory protocol: what every system under test implements.
+
+    reset()                  forget everything
+    ingest(episode)          remember an episode (keep its text, index it, train on it ...)
+    answer(probe) -> Answer  answer one question about what was ingested
+
+Tasks render text (the context and each question); systems decide where it goes.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class Condition(str, enum.Enum):
+    IN_CONTEXT = "in-context"  # the context is in the prompt of every probe
+    IN_MEMORY = "in-memory"  # the episode is ingested; probes are asked without the context
+    NO_CONTEXT = "no-context"  # nothing ingested, nothing in the prompt: the floor
+
+    @classmethod
+    def parse(cls, value: str) -> "Condition":
+        try:
+            return cls(value)
+        except ValueError:
+            from .errors import UserError
+
+            raise UserError(f"unknown condition {value!r}; choose one of {', '.join(c.value for c in cls)}") from None
+
+
+@dataclass(frozen=True)
+class Episode:
+    episode_id: str
+    family: str
+    variant: str
+    text: str  # the context rendered by the task (what an in-context prompt contains)
+    sessions: list[dict] | None = None  # dated chat sessions, when the family has them
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Probe:
+    probe_id: str
+    episode_id: str
+    question: str  # the question rendered by the task
+    answer_prefix: str  # completion cue ("The special number for ... is")
+    context: str | None  # the episode text when the condition puts it in the prompt, else None
+    max_new_tokens: int
+    choices: list[str] | None = None
+    gold: list[str] | None = None  # visible only to privileged baselines (oracle)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def prompt_text(self) -> str:
+        """The user-visible prompt: context first (so server prefix caches hit), question last."""
+        return f"{self.context}\n\n{self.question}" if self.context else self.question
+
+
+@dataclass
+class Answer:
+    text: str
+    choice_logprobs: dict[str, float] | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float | None = None
+    retrieved_ids: list[str] | None = None
+    cache_hit: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def from_json(cls, s: str) -> "Answer":
+        return cls(**json.loads(s))
+
+
+@dataclass
+class SystemContext:
+    """What the runner hands a system factory besides the spec."""
+
+    cache: Any = None  # runners.cache.ResponseCache, or None when caching is off
+    work_dir: Path | None = None  # where a system may keep logs (e.g. a served model's log)
+    seed: int = 0
+
+
+class MemorySystem(abc.ABC):
+    """A system under test. Methods are async so a runner can drive many requests at once.
+
+    `concurrent_episodes`: the system keeps no shared state between episodes (a full-context LLM),
+    so the runner may have several episodes ingested at once and answer their probes concurrently.
+    A stateful memory leaves it False: the runner then does reset -> ingest -> answer probes, one
+    episode at a time.
+    """
+
+    name: str = "system"
+    concurrent_episodes: bool = False
+    # Privileged systems (oracle, random) may read gold answers and choices.
+    privileged: bool = False
+
+    async def check(self) -> None:
+        """Fail fast before a run (e.g. endpoint unreachable -> UserError)."""
+
+    async def reset(self) -> None:
+        """Forget everything ingested so far."""
+
+    async def ingest(self, episode: Episode) -> None:
+        """Remember an episode (called once per episode, before its probes; not under no-context)."""
+
+    async def release(self, episode: Episode) -> None:
+        """The runner is done with this episode's probes (lets stateless systems drop its text)."""
+
+    @abc.abstractmethod
+    async def answer(self, probe: Probe) -> Answer: ...
+
+    def describe(self) -> dict[str, Any]:
+        """What run.json records about the system: model, endpoint, sampling. Never secrets."""
+        return {"name": self.name}
+
+    async def aclose(self) -> None:
+        """Release clients, servers, memory."""

@@ -1,0 +1,143 @@
+"""The Arrow schemas of every table: the contract between stages, written down once.
+
+dataset dir: episodes.parquet, probes.parquet, manifest.json
+run dir:     predictions.parquet, scores.parquet, aggregates.parquet, run.json (+ journal.jsonl while running)
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TURN = pa.struct([("role", pa.string()), ("content", pa.string()), ("has_answer", pa.bool_())])
+SESSION = pa.struct([("session_id", pa.string()), ("date", pa.string()), ("turns", pa.list_(TURN))])
+
+# An episode is what the system must remember: a plain text (documents, a haystack) and/or dated
+# chat sessions. `meta` holds family-specific facts as a JSON object string, so the schema never
+# changes when a family is added.
+EPISODES = pa.schema(
+    [
+        ("episode_id", pa.string()),
+        ("family", pa.string()),
+        ("variant", pa.string()),
+        ("length", pa.int64()),  # requested length (tokens of the dataset's tokenizer; words for word-based families)
+        ("n_tokens", pa.int64()),  # counted length of the rendered context
+        ("text", pa.string()),
+        ("sessions", pa.list_(SESSION)),
+        ("meta", pa.string()),
+    ]
+)
+
+# A probe is one question asked after the episode was ingested.
+PROBES = pa.schema(
+    [
+        ("probe_id", pa.string()),
+        ("episode_id", pa.string()),
+        ("family", pa.string()),
+        ("variant", pa.string()),
+        ("ability", pa.string()),
+        ("length", pa.int64()),
+        ("depth", pa.float64()),  # percent of the context before the evidence; null when meaningless
+        ("question", pa.string()),
+        ("answer_prefix", pa.string()),  # completion cue appended after the question
+        ("gold", pa.list_(pa.string())),
+        ("choices", pa.list_(pa.string())),  # candidate answers (multiple choice, and the random baseline's pool)
+        ("metric", pa.string()),  # name of the primary metric in longbench_suite.metrics
+        ("chance", pa.float64()),  # expected primary metric of a uniform guess among `choices`
+        ("max_new_tokens", pa.int64()),  # answer budget
+        ("meta", pa.string()),
+    ]
+)
+
+CHOICE_LOGPROB = pa.struct([("choice", pa.string()), ("logprob", pa.float64())])
+
+PREDICTIONS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("system", pa.string()),
+        ("condition", pa.string()),
+        ("episode_id", pa.string()),
+        ("probe_id", pa.string()),
+        ("output", pa.string()),
+        ("choice_logprobs", pa.list_(CHOICE_LOGPROB)),
+        ("retrieved_ids", pa.list_(pa.string())),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("latency_s", pa.float64()),
+        ("cache_hit", pa.bool_()),
+        ("error", pa.string()),
+    ]
+)
+
+SCORES = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("system", pa.string()),
+        ("condition", pa.string()),
+        ("probe_id", pa.string()),
+        ("metric", pa.string()),
+        ("value", pa.float64()),
+        ("judge", pa.string()),
+    ]
+)
+
+# One row per group; a null grouping column means "all values" (a marginal row).
+AGGREGATES = pa.schema(
+    [
+        ("system", pa.string()),
+        ("condition", pa.string()),
+        ("family", pa.string()),
+        ("variant", pa.string()),
+        ("ability", pa.string()),
+        ("length", pa.int64()),
+        ("depth", pa.float64()),
+        ("metric", pa.string()),
+        ("n", pa.int64()),
+        ("mean", pa.float64()),
+        ("ci_low", pa.float64()),
+        ("ci_high", pa.float64()),
+        ("ci_method", pa.string()),
+    ]
+)
+
+GROUP_COLUMNS = ["system", "condition", "family", "variant", "ability", "length", "depth", "metric"]
+
+# Keys every run.json has (values are JSON); checked when a run is resumed or reported.
+RUN_MANIFEST_KEYS = (
+    "run_id",
+    "status",  # running | complete
+    "system",  # system spec and description, secrets removed
+    "condition",
+    "sampling",
+    "dataset",  # path, content hash, family/variant, counts
+    "seed",
+    "versions",  # package versions
+    "git",
+    "started_at",
+    "finished_at",
+    "timings",
+    "counts",
+)
+
+DATASET_MANIFEST_KEYS = (
+    "family",
+    "variants",
+    "params",
+    "seed",
+    "generator_version",
+    "tokenizer",
+    "counts",
+    "content_hash",
+    "suite_version",
+)
+
+
+def empty(schema: pa.Schema) -> pa.Table:
+    return schema.empty_table()
+
+
+def conform(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
+    """Select and cast `table` to `schema`; raise ValueError naming the missing columns."""
+    missing = [f.name for f in schema if f.name not in table.column_names]
+    if missing:
+        raise ValueError(f"{what}: missing columns {', '.join(missing)}")
+    return table.select(schema.names).cast(schema)

@@ -1,0 +1,117 @@
+"""Token counting with a named tokenizer.
+
+Names (recorded in every dataset manifest):
+  approx                 offline fallback, no files needed: a documented heuristic (below), ~English BPE
+  embedded               the embedded model's tokenizer (SmolLM2, extracted from the packaged GGUF)
+  PATH                   a tokenizer.json file, or a directory containing one (any HF tokenizer)
+  hf:ORG/NAME            a tokenizer from the Hugging Face hub (needs network the first time)
+  tiktoken:ENCODING      an OpenAI encoding, when tiktoken and its files are available
+
+Generators count each reusable unit (a haystack sentence, a needle) once and add the counts, rather
+than re-tokenizing whole candidate texts (RULER's cost). With byte-level BPE the sum of the parts,
+each with its leading space, equals the count of the joined text up to a handful of merges at the seams.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from .errors import UserError
+
+
+class TokenCounter(Protocol):
+    name: str
+
+    def count(self, text: str) -> int: ...
+
+    def count_batch(self, texts: Sequence[str]) -> list[int]: ...
+
+
+# approx: digits in groups of up to three, letters in words (one token per started 6 letters),
+# every other non-space character alone. It over-counts rare words and under-counts code, but it is
+# stable, fast and has no files: use a real tokenizer when lengths must match a model.
+_APPROX = re.compile(r"\d{1,3}|[^\W\d_]+|[^\w\s]|_")
+
+
+class ApproxTokenizer:
+    name = "approx"
+
+    def count(self, text: str) -> int:
+        return sum(1 + (len(p) - 1) // 6 if p[0].isalpha() else 1 for p in _APPROX.findall(text))
+
+    def count_batch(self, texts: Sequence[str]) -> list[int]:
+        return [self.count(t) for t in texts]
+
+
+class HFTokenizer:
+    """Any `tokenizers` tokenizer (tokenizer.json)."""
+
+    def __init__(self, tokenizer, name: str):
+        self._tok = tokenizer
+        self._tok.no_truncation()
+        self._tok.no_padding()
+        self.name = name
+
+    @classmethod
+    def from_file(cls, path: Path, name: str | None = None) -> "HFTokenizer":
+        from tokenizers import Tokenizer
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / "tokenizer.json"
+        if not path.is_file():
+            raise UserError(f"tokenizer file not found: {path}")
+        try:
+            tok = Tokenizer.from_file(str(path))
+        except Exception as e:  # tokenizers raises a bare Exception on bad JSON
+            raise UserError(f"cannot read tokenizer {path}: {e}") from None
+        return cls(tok, name or str(path))
+
+    def count(self, text: str) -> int:
+        return len(self._tok.encode(text, add_special_tokens=False).ids)
+
+    def count_batch(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
+
+
+class TiktokenTokenizer:
+    def __init__(self, encoding: str):
+        try:
+            import tiktoken
+
+            self._enc = tiktoken.get_encoding(encoding)
+        except Exception as e:
+            raise UserError(f"tiktoken encoding {encoding!r} unavailable: {e}") from None
+        self.name = f"tiktoken:{encoding}"
+
+    def count(self, text: str) -> int:
+        return len(self._enc.encode_ordinary(text))
+
+    def count_batch(self, texts: Sequence[str]) -> list[int]:
+        return [len(t) for t in self._enc.encode_ordinary_batch(list(texts))]
+
+
+def load_tokenizer(name: str | None) -> TokenCounter:
+    name = (name or "approx").strip()
+    if name == "approx":
+        return ApproxTokenizer()
+    if name == "embedded":
+        from runners.embedded_model import ensure_tokenizer
+
+        return HFTokenizer.from_file(ensure_tokenizer(), name="embedded")
+    if name.startswith("tiktoken:"):
+        return TiktokenTokenizer(name.split(":", 1)[1])
+    if name.startswith("hf:"):
+        from tokenizers import Tokenizer
+
+        repo = name[3:]
+        try:
+            return HFTokenizer(Tokenizer.from_pretrained(repo), name=name)
+        except Exception as e:
+            raise UserError(f"cannot load tokenizer {repo!r} from the hub: {str(e).splitlines()[0]}") from None
+    path = Path(name).expanduser()
+    if path.exists():
+        return HFTokenizer.from_file(path)
+    raise UserError(f"unknown tokenizer {name!r}: use approx, embedded, a tokenizer.json path, hf:ORG/NAME or tiktoken:ENC")

@@ -1,0 +1,1 @@
+"""runners of longbench-suite (see DESIGN.md)."""

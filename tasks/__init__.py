@@ -1,0 +1,1 @@
+"""tasks of longbench-suite (see DESIGN.md)."""
