@@ -99,6 +99,8 @@ class MemorySystem(abc.ABC):
     concurrent_episodes: bool = False
     # Privileged systems (oracle, random) may read gold answers and choices.
     privileged: bool = False
+    # A wrapper that fixes the condition (no-context) sets it; the runner records it.
+    condition_override: Condition | None = None
 
     async def check(self) -> None:
         """Fail fast before a run (e.g. endpoint unreachable -> UserError)."""

@@ -1,0 +1,120 @@
+"""Baseline systems that bound every score: oracle (ceiling), random (chance), no-context (floor)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random as _random
+from typing import Any
+
+from longbench_suite.errors import UserError
+from longbench_suite.protocol import Answer, Condition, Episode, MemorySystem, Probe, SystemContext
+from longbench_suite.spec import SystemSpec
+
+
+def _delay(spec: SystemSpec) -> float:
+    """`delay=S` makes a baseline take S seconds per answer: a slow system for resume/progress tests."""
+    try:
+        value = float(spec.option("delay", "0"))
+    except ValueError:
+        raise UserError(f"bad delay in system spec {spec}: {spec.option('delay')!r}") from None
+    if value < 0:
+        raise UserError(f"bad delay in system spec {spec}: must be >= 0")
+    return value
+
+
+class Oracle(MemorySystem):
+    """Answers the gold values: every scorer must give it 1.0, or the scorer is wrong."""
+
+    name = "oracle"
+    concurrent_episodes = True
+    privileged = True
+
+    def __init__(self, spec: SystemSpec):
+        self.delay = _delay(spec)
+
+    async def answer(self, probe: Probe) -> Answer:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        gold = probe.gold or []
+        logprobs = {c: (0.0 if c in gold else -1e9) for c in probe.choices or []} or None
+        return Answer(text=", ".join(gold), choice_logprobs=logprobs, latency_s=self.delay)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "delay": self.delay}
+
+
+class RandomGuess(MemorySystem):
+    """Picks one of the probe's candidate answers uniformly. The pick depends only on (seed, probe id),
+    so it is the same guess for every run, and its expected score is the probe's `chance` column."""
+
+    name = "random"
+    concurrent_episodes = True
+    privileged = True
+
+    def __init__(self, spec: SystemSpec, seed: int):
+        self.delay = _delay(spec)
+        try:
+            self.seed = int(spec.option("seed", str(seed)))
+        except ValueError:
+            raise UserError(f"bad seed in system spec {spec}") from None
+
+    async def answer(self, probe: Probe) -> Answer:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        choices = probe.choices or []
+        digest = hashlib.sha256(f"{self.seed}\0{probe.probe_id}".encode()).digest()
+        rng = _random.Random(int.from_bytes(digest[:8], "big"))
+        text = rng.choice(choices) if choices else ""
+        logprobs = {c: (0.0 if c == text else -1e9) for c in choices} or None
+        return Answer(text=text, choice_logprobs=logprobs, latency_s=self.delay)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "seed": self.seed, "delay": self.delay}
+
+
+class NoContext(MemorySystem):
+    """Wraps any system and withholds the episode: nothing ingested, no context in the prompt.
+    The runner reads `condition_override` and records the run's condition as no-context."""
+
+    condition_override = Condition.NO_CONTEXT
+
+    def __init__(self, inner: MemorySystem, spec: SystemSpec):
+        self.inner = inner
+        self.name = f"no-context:{inner.name}"
+        self.concurrent_episodes = inner.concurrent_episodes
+        self.privileged = inner.privileged
+
+    async def check(self) -> None:
+        await self.inner.check()
+
+    async def reset(self) -> None:
+        await self.inner.reset()
+
+    async def ingest(self, episode: Episode) -> None:  # the point of the wrapper: remember nothing
+        return None
+
+    async def answer(self, probe: Probe) -> Answer:
+        if probe.context is not None:
+            raise AssertionError("runner passed context to a no-context system")
+        return await self.inner.answer(probe)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "inner": self.inner.describe()}
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _no_context(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
+    from longbench_suite.registry import make_system
+
+    assert spec.inner is not None
+    return NoContext(make_system(spec.inner, ctx), spec)
+
+
+SYSTEMS = {
+    "oracle": lambda spec, ctx: Oracle(spec),
+    "random": lambda spec, ctx: RandomGuess(spec, ctx.seed),
+    "no-context": _no_context,
+}

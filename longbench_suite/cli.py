@@ -1,0 +1,187 @@
+"""The `lbs` command line (Typer). Bad input -> one line on stderr and exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import UserError
+
+app = typer.Typer(
+    name="lbs",
+    help="longbench-suite: benchmarks of long-term memory for LLMs and memory-augmented systems.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+@app.command()
+def tasks(family: Optional[str] = typer.Argument(None, help="Show one family in detail.")) -> None:
+    """List task families, their variants and parameters with defaults."""
+    from .registry import task_family, task_family_names
+    from .task import describe_params
+
+    names = [family] if family else task_family_names()
+    for name in names:
+        fam = task_family(name)
+        console.print(f"[bold]{fam.name}[/bold] (generator v{fam.version}): {fam.description}")
+        variants = Table("variant", "description", box=None, padding=(0, 2))
+        for v, desc in fam.variants.items():
+            variants.add_row(v, desc)
+        console.print(variants)
+        params = Table("parameter", "default", "meaning", box=None, padding=(0, 2))
+        for row in describe_params(fam.Params):
+            params.add_row(*row)
+        console.print(params)
+        console.print()
+
+
+@app.command()
+def generate(
+    family: str = typer.Argument(..., help="Task family, e.g. needle (see `lbs tasks`)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Dataset directory to create."),
+    variant: List[str] = typer.Option([], "--variant", "-v", help="Variant(s) to generate; default: all."),
+    param: List[str] = typer.Option([], "--param", "-p", help="Family parameter key=value, e.g. -p lengths=4k,8k."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (default 0): same seed and version, same bytes."),
+    tokenizer: Optional[str] = typer.Option(
+        None, help="Tokenizer that counts lengths: approx (default, offline), embedded, a tokenizer.json path, hf:ORG/NAME."
+    ),
+    config: Optional[Path] = typer.Option(None, help="TOML task config (variants, seed, tokenizer, [params])."),
+    overwrite: bool = typer.Option(False, help="Replace an existing dataset directory."),
+) -> None:
+    """Generate a dataset (episodes.parquet, probes.parquet, manifest.json)."""
+    from .generate import generate_dataset
+
+    manifest = generate_dataset(family, output, variant, param, seed, tokenizer, config, overwrite)
+    counts = manifest["counts"]
+    err.print(
+        f"wrote {output}: {counts['episodes']} episodes, {counts['probes']} probes "
+        f"in {manifest['generation_s']:.2f}s ({manifest['content_hash'][:19]})",
+        highlight=False,
+    )
+
+
+@app.command()
+def run(
+    data: Path = typer.Argument(..., help="Dataset directory."),
+    system: str = typer.Option(
+        "embedded", "--system", "-s", help="System spec: embedded, oracle, random, no-context:SPEC, openai:MODEL,base_url=URL ..."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="Run directory."),
+    condition: str = typer.Option("in-context", help="in-context, in-memory or no-context."),
+    concurrency: int = typer.Option(4, help="Probes in flight at once."),
+    resume: bool = typer.Option(False, help="Continue an interrupted run; failed probes are retried."),
+    overwrite: bool = typer.Option(False, help="Replace an existing run directory."),
+    cache: bool = typer.Option(True, help="Use the response cache (keyed by system, model, endpoint, sampling, messages)."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N probes (smoke test)."),
+    seed: int = typer.Option(0, help="Seed for systems that draw (random baseline, sampling)."),
+) -> None:
+    """Run a system on a dataset: predictions, scores and aggregates in the run directory."""
+    from runners.local import RunConfig
+    from runners.local import run as run_local
+
+    from .protocol import Condition
+
+    if limit is not None and limit < 1:
+        raise UserError("--limit must be at least 1")
+    cfg = RunConfig(
+        dataset=data, system=system, out=output, condition=Condition.parse(condition), concurrency=concurrency,
+        resume=resume, overwrite=overwrite, use_cache=cache, limit=limit, seed=seed,
+    )
+    manifest = run_local(cfg)
+    c = manifest["counts"]
+    err.print(f"{manifest['status']}: {output} ({c['predictions']}/{c['probes']} probes, {c['errors']} errors)", highlight=False)
+
+
+@app.command()
+def score(run_dir: Path = typer.Argument(..., help="Run directory.")) -> None:
+    """Re-score a run from its predictions (no system calls) and rebuild its aggregates."""
+    from runners.local import write_tables
+
+    from . import io, schemas
+
+    manifest = io.read_json(run_dir / "run.json", "run manifest")
+    dataset = io.Dataset(Path(manifest["dataset"]["path"]))
+    if dataset.content_hash != manifest["dataset"]["content_hash"]:
+        raise UserError(f"dataset at {dataset.path} changed since the run (hash differs)")
+    predictions = io.read_parquet(run_dir / "predictions.parquet", schemas.PREDICTIONS, "predictions table")
+    write_tables(run_dir, predictions, dataset)
+    err.print(f"re-scored {run_dir}", highlight=False)
+
+
+@app.command()
+def report(
+    runs: List[Path] = typer.Argument(..., help="Run directories."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where heatmaps go (default: the run dir, or ./report)."),
+) -> None:
+    """Print a table of scores and write a depth x length heatmap per system."""
+    from .report import heatmaps, load_aggregates, print_table
+
+    agg = load_aggregates(runs)
+    print_table(agg, console)
+    out = output or (runs[0] if len(runs) == 1 else Path("report"))
+    for path in heatmaps(agg, out):
+        console.print(f"heatmap: {path}", highlight=False)
+
+
+@app.command()
+def serve(
+    name: str = typer.Argument("embedded", help="Model to serve (see runners/models.toml)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
+    port: Optional[int] = typer.Option(None, help="Port (default: a free one)."),
+) -> None:
+    """Serve a model with vLLM (OpenAI-compatible) until Ctrl-C."""
+    from runners.serve import serve as serve_model
+
+    serve_model(name, host, port)
+
+
+@app.command()
+def demo(
+    workdir: Path = typer.Option(Path("lbs-demo"), help="Where the demo writes its dataset, runs and heatmaps."),
+    concurrency: int = typer.Option(4, help="Probes in flight at once."),
+) -> None:
+    """The main job: a small needle grid run on the embedded model and the three baselines, then a report."""
+    from .demo import run_demo
+
+    run_demo(workdir, concurrency, console)
+
+
+@app.command()
+def version() -> None:
+    """Print the suite's version."""
+    console.print(__version__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserError as e:
+        err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted; a run continues with --resume", highlight=False)
+        sys.exit(130)
+    except typer.TyperException as e:  # usage errors: unknown option, missing argument, bad type
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `lbs`: the help is the answer
+            console.print(message, highlight=False, markup=False)
+            sys.exit(0)
+        err.print(f"error: {' '.join(message.split())}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Reports: a rich table of a run's aggregates and a depth x length heatmap per system."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from . import io, schemas
+
+
+def load_aggregates(runs: list[Path]) -> pl.DataFrame:
+    frames = []
+    for run in runs:
+        run = Path(run)
+        io.read_json(run / "run.json", "run manifest")
+        frames.append(pl.from_arrow(io.read_parquet(run / "aggregates.parquet", schemas.AGGREGATES, "aggregates table")))
+    return pl.concat(frames) if frames else pl.from_arrow(schemas.empty(schemas.AGGREGATES))
+
+
+def _primary(agg: pl.DataFrame) -> pl.DataFrame:
+    """Keep each family's primary metric: the first metric listed for it (string_match_all for needle)."""
+    first = agg.group_by("family", maintain_order=True).agg(pl.col("metric").first())
+    return agg.join(first, on=["family", "metric"], how="semi")
+
+
+def print_table(agg: pl.DataFrame, console: Console) -> None:
+    """Rows: system x condition x family x variant; columns: lengths and the overall mean (x100, RULER style)."""
+    agg = _primary(agg)
+    cells = agg.filter(pl.col("length").is_not_null() & pl.col("depth").is_null() & pl.col("ability").is_null())
+    overall = agg.filter(pl.col("length").is_null() & pl.col("depth").is_null() & pl.col("ability").is_null())
+    lengths = sorted(cells.get_column("length").unique().to_list())
+    table = Table(title="Scores (x100; overall with 95% CI)")
+    for col in ("system", "condition", "family", "variant"):
+        table.add_column(col)
+    for length in lengths:
+        table.add_column(_fmt_len(length), justify="right")
+    table.add_column("overall", justify="right")
+    table.add_column("n", justify="right")
+    keys = ["system", "condition", "family", "variant"]
+    for row in overall.sort(keys, nulls_last=True).iter_rows(named=True):
+        match = cells.filter(
+            (pl.col("system") == row["system"]) & (pl.col("condition") == row["condition"]) & (pl.col("family") == row["family"])
+        )
+        match = match.filter(pl.col("variant").is_null() if row["variant"] is None else pl.col("variant") == row["variant"])
+        by_len = dict(zip(match.get_column("length").to_list(), match.get_column("mean").to_list()))
+        table.add_row(
+            row["system"],
+            row["condition"],
+            row["family"],
+            row["variant"] or "(all)",
+            *[f"{by_len[l] * 100:.1f}" if l in by_len else "" for l in lengths],
+            f"{row['mean'] * 100:.1f} [{row['ci_low'] * 100:.1f}, {row['ci_high'] * 100:.1f}]",
+            str(row["n"]),
+        )
+    console.print(table)
+
+
+def _fmt_len(n: int) -> str:
+    return f"{n // 1024}k" if n % 1024 == 0 else str(n)
+
+
+def heatmaps(agg: pl.DataFrame, out_dir: Path) -> list[Path]:
+    """One PNG per system x condition x family: mean score by depth (rows) and length (columns)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    agg = _primary(agg)
+    grid = agg.filter(
+        pl.col("variant").is_null() & pl.col("ability").is_null() & pl.col("length").is_not_null() & pl.col("depth").is_not_null()
+    )
+    written = []
+    for (system, condition, family), part in grid.group_by(["system", "condition", "family"], maintain_order=True):
+        lengths = sorted(part.get_column("length").unique().to_list())
+        depths = sorted(part.get_column("depth").unique().to_list())
+        values = {(r["depth"], r["length"]): r["mean"] for r in part.iter_rows(named=True)}
+        matrix = [[values.get((d, l), float("nan")) for l in lengths] for d in depths]
+        fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(lengths), 1.0 + 0.45 * len(depths)))
+        im = ax.imshow(matrix, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+        ax.set_xticks(range(len(lengths)), [_fmt_len(l) for l in lengths])
+        ax.set_yticks(range(len(depths)), [f"{d:g}%" for d in depths])
+        ax.set_xlabel("context length (tokens)")
+        ax.set_ylabel("needle depth")
+        ax.set_title(f"{family}: {system} ({condition})", fontsize=9)
+        for i, row in enumerate(matrix):
+            for j, v in enumerate(row):
+                if v == v:
+                    ax.text(j, i, f"{v * 100:.0f}", ha="center", va="center", fontsize=7)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+        fig.tight_layout()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"heatmap-{family}-{system}-{condition}") + ".png"
+        path = out_dir / name
+        with io.atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written

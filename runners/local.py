@@ -1,0 +1,279 @@
+"""The local asyncio runner: dataset + system -> run directory.
+
+One ingest per episode, then its probes; a bounded queue feeds a fixed number of workers, so a run
+of a million probes never holds a million pending requests. Every finished probe is appended to the
+journal at once, so a run killed at any moment resumes with nothing lost and nothing duplicated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from longbench_suite import io, provenance, schemas
+from longbench_suite.aggregate import aggregate
+from longbench_suite.errors import UserError
+from longbench_suite.protocol import Answer, Condition, Episode, MemorySystem, SystemContext
+from longbench_suite.registry import make_system, task_family
+from longbench_suite.scoring import score_predictions
+from longbench_suite.spec import parse_spec
+
+from .journal import Journal
+from .progress import RunProgress
+
+JOURNAL = "journal.jsonl"
+
+
+@dataclass
+class RunConfig:
+    dataset: Path
+    system: str
+    out: Path
+    condition: Condition = Condition.IN_CONTEXT
+    concurrency: int = 4
+    resume: bool = False
+    overwrite: bool = False
+    use_cache: bool = True
+    limit: int | None = None  # first N probes only (smoke runs)
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run(config: RunConfig) -> dict:
+    """Run synchronously; returns run.json's contents."""
+    return asyncio.run(run_async(config))
+
+
+def _prepare_dir(config: RunConfig, dataset: io.Dataset, spec: str, condition: Condition) -> dict | None:
+    """Check the run directory; return the previous manifest when resuming."""
+    out = config.out
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output path is an existing file: {out}")
+    has_content = out.is_dir() and any(out.iterdir())
+    if not has_content:
+        return None
+    if config.overwrite:
+        shutil.rmtree(out)
+        return None
+    if not config.resume:
+        raise UserError(f"run directory is not empty: {out} (use --resume to continue it or --overwrite)")
+    previous = io.read_json(out / "run.json", "run manifest")
+    if previous.get("dataset", {}).get("content_hash") != dataset.content_hash:
+        raise UserError(f"cannot resume {out}: it was run on different data (dataset hash differs)")
+    if previous.get("system", {}).get("spec") != spec:
+        raise UserError(f"cannot resume {out}: it was run with system {previous.get('system', {}).get('spec')!r}")
+    if previous.get("condition") != condition.value:
+        raise UserError(f"cannot resume {out}: it was run under condition {previous.get('condition')!r}")
+    return previous
+
+
+async def run_async(config: RunConfig) -> dict:
+    if config.concurrency < 1:
+        raise UserError("--concurrency must be at least 1")
+    dataset = io.Dataset(config.dataset)
+    family = task_family(dataset.manifest["family"])
+    spec = str(parse_spec(config.system))
+    out = Path(config.out)
+
+    cache = None
+    if config.use_cache:
+        from .cache import ResponseCache
+
+        cache = ResponseCache()
+    # Build the system before touching the run directory: a bad spec leaves nothing behind.
+    system = make_system(spec, SystemContext(cache=cache, work_dir=None, seed=config.seed))
+    condition = system.condition_override or config.condition
+    try:
+        previous = _prepare_dir(config, dataset, spec, condition)
+        await system.check()
+        out.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "run_id": previous["run_id"] if previous else provenance.new_run_id(),
+            "status": "running",
+            "system": {"spec": spec, "label": system.name, **system.describe()},
+            "condition": condition.value,
+            "sampling": system.describe().get("sampling", {}),
+            "dataset": {
+                "path": str(dataset.path.resolve()),
+                "content_hash": dataset.content_hash,
+                "family": dataset.manifest.get("family"),
+                "variants": dataset.manifest.get("variants"),
+                "tokenizer": dataset.manifest.get("tokenizer"),
+            },
+            "seed": config.seed,
+            "concurrency": config.concurrency,
+            "versions": provenance.versions(),
+            "git": provenance.git_revision(),
+            "started_at": previous["started_at"] if previous else provenance.now(),
+            "finished_at": None,
+            "timings": dict(previous.get("timings", {})) if previous else {},
+            "counts": {},
+        }
+        io.write_json(manifest, out / "run.json")
+        t0 = time.monotonic()
+        journal = Journal(out / JOURNAL)
+        try:
+            await _execute(system, family, dataset, condition, config, journal, manifest["run_id"], system.name)
+        finally:
+            journal.close()
+        manifest["timings"]["execute_s"] = round(manifest["timings"].get("execute_s", 0) + time.monotonic() - t0, 3)
+    finally:
+        await system.aclose()
+        if cache is not None:
+            cache.close()
+    return finalize(out, dataset, manifest)
+
+
+async def _execute(
+    system: MemorySystem,
+    family,
+    dataset: io.Dataset,
+    condition: Condition,
+    config: RunConfig,
+    journal: Journal,
+    run_id: str,
+    label: str,
+) -> None:
+    """`label` is the system's name in the tables (e.g. "embedded"); run.json keeps the full spec."""
+    done = {pid for pid, rec in journal.read().items() if not rec.get("error")}
+    probes = dataset.probes.to_pylist()
+    if config.limit is not None:
+        probes = probes[: config.limit]
+    by_episode: dict[str, list[dict]] = {}
+    for row in probes:
+        if row["probe_id"] not in done:
+            by_episode.setdefault(row["episode_id"], []).append(row)
+    episode_rows = {r["episode_id"]: r for r in dataset.episodes.to_pylist() if r["episode_id"] in by_episode}
+
+    concurrent = system.concurrent_episodes
+    workers = config.concurrency if concurrent else 1
+    queue: asyncio.Queue = asyncio.Queue(maxsize=2 * workers)
+    remaining: dict[str, int] = {}
+    finished: dict[str, asyncio.Event] = {}
+    episodes: dict[str, Episode] = {}
+
+    with RunProgress(total=len(probes), done=len(probes) - sum(map(len, by_episode.values())), label=label) as progress:
+
+        async def worker() -> None:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                row = item
+                episode = episodes[row["episode_id"]]
+                probe = family.probe(row, episode, condition)
+                if not system.privileged:  # only baselines may see the answers
+                    probe = _without_gold(probe)
+                started = time.monotonic()
+                error = None
+                try:
+                    answer = await system.answer(probe)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # one probe failing never stops the run; it is recorded
+                    answer, error = Answer(text=""), _one_line(e)
+                if answer.latency_s is None:
+                    answer.latency_s = time.monotonic() - started
+                journal.append(_record(run_id, label, condition, row, answer, error))
+                progress.advance(
+                    error=error is not None,
+                    cache_hit=answer.cache_hit,
+                    tokens=(answer.prompt_tokens or 0) + (answer.completion_tokens or 0),
+                )
+                eid = row["episode_id"]
+                remaining[eid] -= 1
+                if remaining[eid] == 0:
+                    await system.release(episodes.pop(eid))
+                    finished.pop(eid).set()
+
+        async def produce() -> None:
+            for eid, rows in by_episode.items():
+                episode = family.episode(episode_rows[eid])
+                episodes[eid], remaining[eid], finished[eid] = episode, len(rows), asyncio.Event()
+                event = finished[eid]
+                try:
+                    if not concurrent:
+                        await system.reset()
+                    if condition is not Condition.NO_CONTEXT:
+                        await system.ingest(episode)
+                except Exception as e:  # the episode's probes are recorded as failed, the run goes on
+                    error = "ingest failed: " + _one_line(e)
+                    for row in rows:
+                        journal.append(_record(run_id, label, condition, row, Answer(text=""), error))
+                        progress.advance(error=True, cache_hit=False, tokens=0)
+                    del episodes[eid], remaining[eid], finished[eid]
+                    continue
+                for row in rows:
+                    await queue.put(row)
+                if not concurrent:  # a stateful memory answers one episode's probes before the next reset
+                    await event.wait()
+            for _ in range(workers):
+                await queue.put(None)
+
+        # gather propagates the first failure at once; the finally clause stops the rest.
+        tasks = [asyncio.create_task(produce())] + [asyncio.create_task(worker()) for _ in range(workers)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+
+
+def _without_gold(probe):
+    from dataclasses import replace
+
+    return replace(probe, gold=None)
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:500]
+
+
+def _record(run_id: str, label: str, condition: Condition, row: dict, answer: Answer, error: str | None) -> dict:
+    return {
+        "run_id": run_id,
+        "system": label,
+        "condition": condition.value,
+        "episode_id": row["episode_id"],
+        "probe_id": row["probe_id"],
+        "output": answer.text,
+        "choice_logprobs": [{"choice": c, "logprob": lp} for c, lp in (answer.choice_logprobs or {}).items()] or None,
+        "retrieved_ids": answer.retrieved_ids,
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "latency_s": answer.latency_s,
+        "cache_hit": bool(answer.cache_hit),
+        "error": error,
+    }
+
+
+def finalize(out: Path, dataset: io.Dataset, manifest: dict) -> dict:
+    """Journal -> predictions, scores, aggregates; mark the run complete when every probe has a row."""
+    t0 = time.monotonic()
+    records = Journal(out / JOURNAL).read()
+    known = set(dataset.probes.column("probe_id").to_pylist())
+    rows = [r for pid, r in records.items() if pid in known]
+    predictions = pa.Table.from_pylist(rows, schema=schemas.PREDICTIONS)
+    write_tables(out, predictions, dataset)
+    n_errors = sum(1 for r in rows if r["error"])
+    manifest["counts"] = {"probes": len(known), "predictions": len(rows), "errors": n_errors}
+    complete = len(rows) == len(known)
+    manifest["status"] = "complete" if complete else "partial"
+    manifest["finished_at"] = provenance.now()
+    manifest["timings"]["finalize_s"] = round(time.monotonic() - t0, 3)
+    io.write_json(manifest, out / "run.json")
+    return manifest
+
+
+def write_tables(out: Path, predictions: pa.Table, dataset: io.Dataset) -> None:
+    scores = score_predictions(predictions, dataset.probes, dataset.manifest["family"])
+    io.write_parquet(predictions, out / "predictions.parquet")
+    io.write_parquet(scores, out / "scores.parquet")
+    io.write_parquet(aggregate(scores, dataset.probes), out / "aggregates.parquet")

@@ -1,0 +1,25 @@
+"""Helpers shared by the tests (plain functions; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from longbench_suite.generate import generate_dataset
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_needle(out: Path, variants: list[str], params: list[str], seed: int = 0, tokenizer: str = "approx") -> Path:
+    generate_dataset("needle", out, variants, params, seed=seed, tokenizer=tokenizer)
+    return out
+
+
+def lbs(*args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess (as a user would)."""
+    return subprocess.run(
+        [sys.executable, "-m", "longbench_suite.cli", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})},
+    )
