@@ -1,0 +1,337 @@
+"""Any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp, SGLang, proxies) as a full-context system.
+
+    openai:MODEL[,base_url=URL][,mode=chat|completions][,temperature=0][,top_p=1][,max_tokens=N]
+                [,seed=0][,logprobs=0|1][,prefill=user|assistant|none][,api_key_env=VAR]
+                [,timeout=S][,retries=N]
+
+The key comes only from the environment (api_key_env, default OPENAI_API_KEY; "EMPTY" for a loopback
+server without one) and never appears in describe() or an error. Sampling parameters are always
+sent explicitly: vLLM fills omitted ones from the model's generation_config, which would make a run
+depend on files the spec does not name.
+
+Answer prefix ("The special number is"): prefill=assistant puts it in an assistant message that the
+model continues (vLLM's continue_final_message; the text returned is the continuation only);
+prefill=user appends it to the user message; completions mode appends it to the prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import re
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+from longbench_suite.errors import SystemFailure, UserError
+from longbench_suite.protocol import Answer, MemorySystem, Probe, SystemContext
+from longbench_suite.spec import SystemSpec
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+MODES = ("chat", "completions")
+PREFILLS = ("user", "assistant", "none")
+TOP_LOGPROBS = 20  # vLLM's default --max-logprobs; OpenAI's maximum
+TIMEOUT_PER_CHAR_S = 0.002  # prefill time grows with the prompt: ~1000 s extra for a 128k-token prompt
+MAX_RETRIES = 10
+
+# Options shared by every adapter that talks to an OpenAI-compatible server (see adapters/embedded.py).
+SAMPLING_OPTIONS = ("mode", "temperature", "top_p", "max_tokens", "seed", "logprobs", "prefill", "timeout", "retries")
+OPENAI_OPTIONS = ("base_url", "api_key_env", *SAMPLING_OPTIONS)
+
+
+def _num(spec: SystemSpec, name: str, default: float, kind: type = float, lo: float | None = None, hi: float | None = None):
+    raw = spec.option(name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise UserError(f"system {spec}: {name}={raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise UserError(f"system {spec}: {name}={raw} out of range [{lo}, {hi}]")
+    return value
+
+
+def _choice(spec: SystemSpec, name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = spec.option(name, default) or default
+    if value not in allowed:
+        raise UserError(f"system {spec}: {name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def check_options(spec: SystemSpec, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(spec.options) - set(allowed))
+    if unknown:
+        raise UserError(f"system {spec}: unknown options {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+
+
+def sampling_kwargs(spec: SystemSpec, ctx: SystemContext, prefill_default: str = "user") -> dict[str, Any]:
+    """The keyword arguments of OpenAISystem that a spec's options set."""
+    max_tokens = spec.option("max_tokens")
+    return dict(
+        mode=_choice(spec, "mode", MODES, "chat"),
+        temperature=_num(spec, "temperature", 0.0, float, 0.0, 2.0),
+        top_p=_num(spec, "top_p", 1.0, float, 0.0, 1.0),
+        max_tokens=None if max_tokens is None else _num(spec, "max_tokens", 0, int, 1),
+        seed=_num(spec, "seed", ctx.seed, int),
+        logprobs=bool(_num(spec, "logprobs", 0, int, 0, 1)),
+        prefill=_choice(spec, "prefill", PREFILLS, prefill_default),
+        timeout=_num(spec, "timeout", 60.0, float, 1.0),
+        retries=_num(spec, "retries", 3, int, 0, MAX_RETRIES),
+    )
+
+
+def is_loopback(url: str) -> bool:
+    host = (urlparse(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    line = next((s.strip() for s in str(text).splitlines() if s.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+class OpenAISystem(MemorySystem):
+    """Stateless full-context system: the context travels in every prompt, so episodes may overlap."""
+
+    concurrent_episodes = True
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        mode: str = "chat",
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        max_tokens: int | None = None,
+        seed: int = 0,
+        logprobs: bool = False,
+        prefill: str = "user",
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 60.0,
+        retries: int = 3,
+        cache: Any = None,
+        kind: str = "openai",
+        cache_identity: dict[str, Any] | None = None,
+        key_required: bool | None = None,
+    ):
+        if mode not in MODES or prefill not in PREFILLS:
+            raise UserError(f"bad mode {mode!r} or prefill {prefill!r}")
+        self.name = kind
+        self.kind = kind
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.mode = mode
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.logprobs = logprobs
+        self.prefill = prefill
+        self.api_key_env = api_key_env
+        self.timeout = timeout
+        self.retries = min(max(retries, 0), MAX_RETRIES)
+        self.cache = cache
+        # What identifies the endpoint in cache keys: the URL, unless the caller knows better (a
+        # locally served model is on a new port each run but is the same model and engine).
+        self.cache_identity = cache_identity or {"base_url": self.base_url}
+        key = os.environ.get(api_key_env)
+        if not key:
+            if key_required if key_required is not None else not is_loopback(self.base_url):
+                raise UserError(f"set the API key for {self.base_url} in the environment variable {api_key_env}")
+            key = "EMPTY"  # local servers accept anything
+        self._key = key
+        self._client: Any = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    # -- client ----------------------------------------------------------------------------------
+    def _get_client(self):
+        """One AsyncOpenAI per event loop: an httpx pool is bound to the loop that opened it."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            from openai import AsyncOpenAI
+
+            self._client = AsyncOpenAI(
+                api_key=self._key, base_url=self.base_url, max_retries=self.retries, timeout=self.timeout
+            )
+            self._client_loop = loop
+        return self._client
+
+    def _scrub(self, text: str) -> str:
+        if self._key and self._key != "EMPTY":
+            text = text.replace(self._key, "***")
+        return re.sub(r"\b(sk-[A-Za-z0-9_*\-]{4,}|Bearer\s+\S+)", "***", text)
+
+    # -- protocol --------------------------------------------------------------------------------
+    async def check(self) -> None:
+        import openai
+
+        client = self._get_client().with_options(max_retries=0, timeout=15)
+        try:
+            served = [m.id async for m in client.models.list()]
+        except openai.APIConnectionError as e:
+            raise UserError(
+                f"cannot reach OpenAI-compatible endpoint at {self.base_url}: {self._scrub(one_line(e.__cause__ or e))}"
+            ) from None
+        except openai.APIStatusError as e:
+            if e.status_code in (401, 403):
+                raise UserError(
+                    f"endpoint {self.base_url} refused the key in ${self.api_key_env} (HTTP {e.status_code})"
+                ) from None
+            if e.status_code == 404:  # some proxies do not list models: the first request will tell
+                return
+            raise UserError(
+                f"endpoint {self.base_url} answered HTTP {e.status_code} to GET /models: {self._scrub(one_line(e.message))}"
+            ) from None
+        if served and self.model not in served:
+            shown = ", ".join(served[:20]) + (f" (+{len(served) - 20} more)" if len(served) > 20 else "")
+            raise UserError(f"model {self.model!r} is not served at {self.base_url}; served: {shown}")
+
+    def request(self, probe: Probe) -> tuple[str, dict[str, Any]]:
+        """The endpoint ('chat' | 'completions') and the exact request body for a probe."""
+        prompt = probe.prompt_text()
+        prefix = probe.answer_prefix or ""
+        want_logprobs = self.logprobs and bool(probe.choices)
+        body: dict[str, Any] = {
+            "model": self.model,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens or probe.max_new_tokens,
+            "seed": self.seed,
+        }
+        if self.mode == "completions":
+            body["prompt"] = f"{prompt}\n{prefix}" if prefix else prompt
+            if want_logprobs:
+                body["logprobs"] = TOP_LOGPROBS
+            return "completions", body
+        messages = [{"role": "user", "content": prompt}]
+        if prefix and self.prefill == "user":
+            messages[0]["content"] = f"{prompt}\n{prefix}"
+        elif prefix and self.prefill == "assistant":
+            messages.append({"role": "assistant", "content": prefix})
+            # vLLM: render the last assistant turn open and continue it (not an OpenAI API feature).
+            body["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
+        body["messages"] = messages
+        if want_logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = TOP_LOGPROBS
+        return "chat", body
+
+    def cache_key(self, endpoint: str, body: dict[str, Any], probe: Probe) -> str:
+        from runners.cache import ResponseCache
+
+        return ResponseCache.key(
+            adapter=self.kind,
+            endpoint=endpoint,
+            identity=self.cache_identity,
+            body=body,  # model, sampling parameters, exact messages or prompt, extra_body
+            choices=probe.choices if "logprobs" in body else None,  # choice_logprobs depend on them
+        )
+
+    async def answer(self, probe: Probe) -> Answer:
+        endpoint, body = self.request(probe)
+        key = self.cache_key(endpoint, body, probe) if self.cache is not None else None
+        if key is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return Answer(**{**hit, "cache_hit": True})
+        answer = await self._call(endpoint, body, probe)
+        if key is not None:
+            self.cache.put(key, {k: v for k, v in answer.__dict__.items() if k != "cache_hit"})
+        return answer
+
+    async def _call(self, endpoint: str, body: dict[str, Any], probe: Probe) -> Answer:
+        import openai
+
+        client = self._get_client()
+        chars = len(body.get("prompt") or "") + sum(len(m["content"]) for m in body.get("messages", []))
+        timeout = self.timeout + TIMEOUT_PER_CHAR_S * chars
+        api = client.chat.completions if endpoint == "chat" else client.completions
+        t0 = time.perf_counter()
+        try:
+            resp = await api.create(**body, timeout=timeout)
+        except openai.APIStatusError as e:
+            raise SystemFailure(self._scrub(f"HTTP {e.status_code} from {self.base_url}: {one_line(e.message)}")) from None
+        except openai.APITimeoutError:
+            raise SystemFailure(f"no answer from {self.base_url} within {timeout:.0f} s") from None
+        except openai.APIConnectionError as e:
+            raise SystemFailure(self._scrub(f"connection to {self.base_url} failed: {one_line(e.__cause__ or e)}")) from None
+        latency = time.perf_counter() - t0
+        if not resp.choices:
+            raise SystemFailure(f"empty response from {self.base_url}")
+        choice = resp.choices[0]
+        text = (choice.message.content if endpoint == "chat" else choice.text) or ""
+        usage = resp.usage
+        return Answer(
+            text=text,
+            choice_logprobs=self._choice_logprobs(endpoint, choice, probe.choices) if "logprobs" in body else None,
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+            latency_s=latency,
+        )
+
+    @staticmethod
+    def _choice_logprobs(endpoint: str, choice: Any, choices: list[str] | None) -> dict[str, float] | None:
+        """Log-probability of each choice as the first generated token: the alternatives whose text,
+        stripped of whitespace, equals the choice ("A", " A") are summed (log-sum-exp)."""
+        if not choices or choice.logprobs is None:
+            return None
+        if endpoint == "chat":
+            content = choice.logprobs.content or []
+            alternatives = [(t.token, t.logprob) for t in content[0].top_logprobs] if content else []
+        else:
+            tops = choice.logprobs.top_logprobs or []
+            alternatives = list(tops[0].items()) if tops and tops[0] else []
+        out: dict[str, float] = {}
+        for label in choices:
+            found = [lp for tok, lp in alternatives if tok.strip() == label.strip() and lp is not None and math.isfinite(lp)]
+            if found:
+                top = max(found)
+                out[label] = top + math.log(sum(math.exp(lp - top) for lp in found))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "model": self.model,
+            "base_url": self.base_url,
+            "mode": self.mode,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,  # None: each probe's max_new_tokens
+            "seed": self.seed,
+            "logprobs": self.logprobs,
+            "prefill": self.prefill,
+            "api_key_env": self.api_key_env,  # the variable's name, never its value
+            "timeout": self.timeout,
+            "retries": self.retries,
+        }
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            try:
+                await client.close()
+            except RuntimeError:  # its loop is gone already
+                pass
+
+
+def make_openai(spec: SystemSpec, ctx: SystemContext) -> OpenAISystem:
+    check_options(spec, OPENAI_OPTIONS)
+    if not spec.model:
+        raise UserError(f"system {spec}: name the model, e.g. openai:gpt-4o-mini or openai:smollm2,base_url=http://127.0.0.1:8000/v1")
+    base_url = spec.option("base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    if urlparse(base_url).scheme not in ("http", "https"):
+        raise UserError(f"system {spec}: base_url must be an http(s) URL, e.g. http://127.0.0.1:8000/v1")
+    return OpenAISystem(
+        spec.model,
+        base_url,
+        api_key_env=spec.option("api_key_env", "OPENAI_API_KEY") or "OPENAI_API_KEY",
+        cache=ctx.cache,
+        **sampling_kwargs(spec, ctx),
+    )
+
+
+SYSTEMS = {"openai": make_openai}
