@@ -20,7 +20,7 @@ from longbench_suite.protocol import Answer, MemorySystem, Probe, SystemContext
 from longbench_suite.spec import SystemSpec
 from runners.model_specs import ModelSpec, model_spec
 
-from .openai_compat import SAMPLING_OPTIONS, OpenAISystem, check_options, sampling_kwargs
+from .openai_compat import SAMPLING_OPTIONS, OpenAISystem, check_options, sampling_kwargs, split_sampling
 
 MODEL_NAME = "embedded"  # the models.toml entry
 
@@ -100,7 +100,7 @@ class ServedModelSystem(MemorySystem):
             "kind": self.kind,
             "model": self.model.served_name,
             "base_url": self.base_url,  # None: lbs starts and stops the server itself
-            **self._kwargs,
+            **split_sampling(self._kwargs),
             "spec_name": self.model.name,
             "hf_id": self.model.hf_id,
             "served_by": "external server" if self.base_url else "started by lbs",

@@ -82,6 +82,16 @@ def sampling_kwargs(spec: SystemSpec, ctx: SystemContext, prefill_default: str =
     )
 
 
+SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
+
+
+def split_sampling(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """describe() form of adapter kwargs: sampling parameters grouped under "sampling" (run.json reads it)."""
+    out = {k: v for k, v in kwargs.items() if k not in SAMPLING_KEYS}
+    out["sampling"] = {k: kwargs[k] for k in SAMPLING_KEYS if k in kwargs}
+    return out
+
+
 def is_loopback(url: str) -> bool:
     host = (urlparse(url).hostname or "").lower()
     return host in ("localhost", "::1") or host.startswith("127.")
@@ -119,7 +129,7 @@ class OpenAISystem(MemorySystem):
     ):
         if mode not in MODES or prefill not in PREFILLS:
             raise UserError(f"bad mode {mode!r} or prefill {prefill!r}")
-        self.name = kind
+        self.name = f"{kind}:{model}" if kind == "openai" else kind  # the label in result tables
         self.kind = kind
         self.model = model
         self.base_url = base_url.rstrip("/")
@@ -298,10 +308,12 @@ class OpenAISystem(MemorySystem):
             "model": self.model,
             "base_url": self.base_url,
             "mode": self.mode,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,  # None: each probe's max_new_tokens
-            "seed": self.seed,
+            "sampling": {
+                "temperature": self.temperature,
+                "top_p": self.top_p,
+                "max_tokens": self.max_tokens,  # None: each probe's max_new_tokens
+                "seed": self.seed,
+            },
             "logprobs": self.logprobs,
             "prefill": self.prefill,
             "api_key_env": self.api_key_env,  # the variable's name, never its value

@@ -19,7 +19,7 @@ class ServedModel:
 @pytest.fixture(scope="session")
 def embedded_server(tmp_path_factory: pytest.TempPathFactory):
     if importlib.util.find_spec("vllm") is None:
-        pytest.skip("vLLM is not installed (bash scripts/install.sh)")
+        pytest.fail("vLLM is not installed: run bash scripts/install.sh cpu,dev")
     from runners.embedded_model import ensure_model
     from runners.model_specs import model_spec
     from runners.vllm_server import VLLMServer, _group_alive

@@ -167,7 +167,8 @@ def test_spec_options_and_secrets(monkeypatch: pytest.MonkeyPatch):
         "openai:gpt-x,base_url=https://api.example.com/v1,temperature=0.2,max_tokens=7,seed=3,api_key_env=LBS_TEST_KEY"
     )
     d = system.describe()
-    assert (d["model"], d["temperature"], d["max_tokens"], d["seed"], d["mode"]) == ("gpt-x", 0.2, 7, 3, "chat")
+    sampling = d["sampling"]
+    assert (d["model"], sampling["temperature"], sampling["max_tokens"], sampling["seed"], d["mode"]) == ("gpt-x", 0.2, 7, 3, "chat")
     assert "SECRET" not in json.dumps(d)
     with pytest.raises(UserError, match="unknown options"):
         make_system("openai:m,base_url=http://127.0.0.1:1/v1,temprature=0")
