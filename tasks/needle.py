@@ -224,16 +224,28 @@ def _join_keys(keys: list[str]) -> str:
 
 def _fit(counts: np.ndarray, budget: int) -> np.ndarray:
     """Indices (ascending) of candidates whose token counts sum as close to `budget` as possible
-    without exceeding it: the longest prefix that fits, then swaps of a chosen candidate for a
-    slightly longer spare while the gap allows, so the result is a window with a few skips.
-    With needles of 20-70 tokens a plain prefix (RULER) leaves up to a needle of slack, several
-    percent of a 1k prompt; the swaps close most of it when needle counts vary at all."""
+    without exceeding it. With needles of 20-90 tokens a plain prefix (RULER) leaves up to a needle
+    of slack, several percent of a 1k prompt. Two starts are grown by swaps: the longest prefix that
+    fits, and one needle more made of the shortest candidates; the fuller result wins."""
     cum = np.cumsum(counts)
     n = int(np.searchsorted(cum, budget, side="right"))
-    chosen = np.arange(n)
-    spares = np.arange(n, len(counts))
-    gap = budget - (int(cum[n - 1]) if n else 0)
-    while gap > 0 and len(spares) and n:
+    best = _grow(counts, budget, np.arange(n))
+    shortest = np.argsort(counts, kind="stable")[: n + 1]
+    # The second start costs many swaps; only a visible gap (long prompts close theirs) is worth it.
+    gap = budget - int(counts[best].sum())
+    if gap > 0.005 * budget and n + 1 <= len(counts) and int(counts[shortest].sum()) <= budget:
+        more = _grow(counts, budget, shortest)
+        if int(counts[more].sum()) > int(counts[best].sum()):
+            best = more
+    return np.sort(best)
+
+
+def _grow(counts: np.ndarray, budget: int, chosen: np.ndarray) -> np.ndarray:
+    """Swap chosen candidates for longer unused ones, largest gain first, while the sum stays <= budget."""
+    chosen = chosen.copy()
+    spares = np.setdiff1d(np.arange(len(counts)), chosen)
+    gap = budget - int(counts[chosen].sum())
+    while gap > 0 and len(spares) and len(chosen):
         order = np.argsort(counts[spares], kind="stable")
         spare_counts = counts[spares][order]
         c = counts[chosen]
@@ -245,7 +257,7 @@ def _fit(counts: np.ndarray, budget: int) -> np.ndarray:
         j = int(order[pos[i]])
         chosen[i], spares[j] = spares[j], chosen[i]
         gap -= int(gain[i])
-    return np.sort(chosen)
+    return chosen
 
 
 def _nearest_boundary(cum: np.ndarray, fraction: float) -> int:
@@ -263,7 +275,7 @@ def _nearest_boundary(cum: np.ndarray, fraction: float) -> int:
 NEEDLE_POOL_MIN_UNITS = 4096
 _POOL_CHUNK = 1024
 # Needles after the window that the fit may swap in (see _fit).
-FIT_SPARES = 32
+FIT_SPARES = 1024
 
 
 @dataclass(frozen=True)
