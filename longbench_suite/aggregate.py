@@ -25,14 +25,16 @@ GROUPING_SETS: list[tuple[str, ...]] = [
     (),
     ("ability",),
 ]
-_BASE = ("system", "condition", "family", "metric")
+_BASE = ("system", "condition", "family", "metric", "primary")
 _OPTIONAL = ("variant", "ability", "length", "depth")
 
 
 def aggregate(scores: pa.Table, probes: pa.Table) -> pa.Table:
-    info = pl.from_arrow(probes.select(["probe_id", "family", "variant", "ability", "length", "depth"]))
-    frame = pl.from_arrow(scores.select(["system", "condition", "probe_id", "metric", "value"])).join(
-        info, on="probe_id", how="inner"
+    info = pl.from_arrow(probes.select(["probe_id", "family", "variant", "ability", "length", "depth", "metric"]))
+    frame = (
+        pl.from_arrow(scores.select(["system", "condition", "probe_id", "metric", "value"]))
+        .join(info.rename({"metric": "probe_metric"}), on="probe_id", how="inner")
+        .with_columns((pl.col("metric") == pl.col("probe_metric")).alias("primary"))
     )
     parts = []
     for gset in GROUPING_SETS:
@@ -60,4 +62,5 @@ def aggregate(scores: pa.Table, probes: pa.Table) -> pa.Table:
         pl.Series("ci_method", methods, dtype=pl.String),
     )
     out = out.sort(["system", "condition", "family", "metric", "variant", "ability", "length", "depth"], nulls_last=False)
+    out = out.select(schemas.AGGREGATES.names)
     return schemas.conform(out.to_arrow(), schemas.AGGREGATES, "aggregates")

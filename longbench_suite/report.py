@@ -21,9 +21,8 @@ def load_aggregates(runs: list[Path]) -> pl.DataFrame:
 
 
 def _primary(agg: pl.DataFrame) -> pl.DataFrame:
-    """Keep each family's primary metric: the first metric listed for it (string_match_all for needle)."""
-    first = agg.group_by("family", maintain_order=True).agg(pl.col("metric").first())
-    return agg.join(first, on=["family", "metric"], how="semi")
+    """Keep the probes' own (headline) metric, e.g. string_match_all for needle."""
+    return agg.filter(pl.col("primary"))
 
 
 def print_table(agg: pl.DataFrame, console: Console) -> None:

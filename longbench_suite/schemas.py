@@ -91,6 +91,7 @@ AGGREGATES = pa.schema(
         ("length", pa.int64()),
         ("depth", pa.float64()),
         ("metric", pa.string()),
+        ("primary", pa.bool_()),  # the probes' own metric (the headline), vs secondary metrics
         ("n", pa.int64()),
         ("mean", pa.float64()),
         ("ci_low", pa.float64()),

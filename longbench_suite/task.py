@@ -109,6 +109,9 @@ class TaskFamily(abc.ABC):
     Params: ClassVar[type]
     # Does generation count tokens (and so need a tokenizer)?
     uses_tokenizer: ClassVar[bool] = True
+    # Are the probes' choices part of the question (A/B in SORT)? If not (needle: the random
+    # baseline's candidate pool, which contains the answer), only privileged baselines see them.
+    choices_visible: ClassVar[bool] = False
 
     @abc.abstractmethod
     def generate(self, variants: list[str], params: Any, seed: int, tokenizer: Any) -> tuple[pa.Table, pa.Table]:

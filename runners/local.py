@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ async def _execute(
                 episode = episodes[row["episode_id"]]
                 probe = family.probe(row, episode, condition)
                 if not system.privileged:  # only baselines may see the answers
-                    probe = _without_gold(probe)
+                    probe = replace(probe, gold=None, choices=probe.choices if family.choices_visible else None)
                 started = time.monotonic()
                 error = None
                 try:
@@ -223,12 +223,6 @@ async def _execute(
         finally:
             for t in tasks:
                 t.cancel()
-
-
-def _without_gold(probe):
-    from dataclasses import replace
-
-    return replace(probe, gold=None)
 
 
 def _one_line(e: BaseException) -> str:

@@ -179,3 +179,27 @@ def test_failed_probes_are_recorded_and_retried_on_resume(grid, tmp_path):
         assert _primary_mean(tmp_path / "f")["mean"] == 1.0
     finally:
         registry.system_factories().pop("flaky")
+
+
+def test_systems_under_test_never_see_answers(grid, tmp_path):
+    """Only privileged baselines get gold answers and the candidate pool (which holds the answer)."""
+    from longbench_suite import registry
+    from longbench_suite.protocol import Answer, MemorySystem
+
+    seen = []
+
+    class Spy(MemorySystem):
+        name = "spy"
+        concurrent_episodes = True
+
+        async def answer(self, probe):
+            seen.append(probe)
+            return Answer(text="")
+
+    registry.system_factories()["spy"] = lambda spec, ctx: Spy()
+    try:
+        _run(grid, "spy", tmp_path / "spy", limit=20)
+    finally:
+        registry.system_factories().pop("spy")
+    assert len(seen) == 20
+    assert all(p.gold is None and p.choices is None and p.context for p in seen)
