@@ -132,6 +132,24 @@ DATASET_MANIFEST_KEYS = (
 )
 
 
+class TableBuilder:
+    """Collects rows column-wise (plain lists, no per-row objects) and builds a table of `schema`."""
+
+    def __init__(self, schema: pa.Schema):
+        self.schema = schema
+        self.columns: dict[str, list] = {name: [] for name in schema.names}
+
+    def add(self, **row) -> None:
+        if row.keys() != self.columns.keys():
+            wrong = set(row) ^ set(self.columns)
+            raise ValueError(f"row does not match the schema: {', '.join(sorted(wrong))}")
+        for name, value in row.items():
+            self.columns[name].append(value)
+
+    def table(self) -> pa.Table:
+        return pa.Table.from_arrays([pa.array(self.columns[f.name], type=f.type) for f in self.schema], schema=self.schema)
+
+
 def empty(schema: pa.Schema) -> pa.Table:
     return schema.empty_table()
 

@@ -320,15 +320,11 @@ def _needle_pool(spec: Spec, template: Template, counter: TokenCounter, seed: in
 
 @dataclass
 class _Columns:
-    episodes: dict[str, list] = field(default_factory=lambda: {f.name: [] for f in schemas.EPISODES})
-    probes: dict[str, list] = field(default_factory=lambda: {f.name: [] for f in schemas.PROBES})
+    episodes: schemas.TableBuilder = field(default_factory=lambda: schemas.TableBuilder(schemas.EPISODES))
+    probes: schemas.TableBuilder = field(default_factory=lambda: schemas.TableBuilder(schemas.PROBES))
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
-        # Column-wise from Python lists: no per-row objects, no DataFrame.
-        def build(cols: dict[str, list], schema: pa.Schema) -> pa.Table:
-            return pa.Table.from_arrays([pa.array(cols[f.name], type=f.type) for f in schema], schema=schema)
-
-        return build(self.episodes, schemas.EPISODES), build(self.probes, schemas.PROBES)
+        return self.episodes.table(), self.probes.table()
 
 
 @dataclass
@@ -524,31 +520,16 @@ class NeedleFamily(TaskFamily):
             "tokenizer": counter.name,
         }
 
-        e = cols.episodes
-        e["episode_id"].append(eid)
-        e["family"].append(self.name)
-        e["variant"].append(variant)
-        e["length"].append(length)
-        e["n_tokens"].append(n_tokens)
-        e["text"].append(text)
-        e["sessions"].append(None)
-        e["meta"].append(json.dumps(episode_meta))
-        q = cols.probes
-        q["probe_id"].append(eid + "/q")
-        q["episode_id"].append(eid)
-        q["family"].append(self.name)
-        q["variant"].append(variant)
-        q["ability"].append(spec.ability)
-        q["length"].append(length)
-        q["depth"].append(depth)
-        q["question"].append(question)
-        q["answer_prefix"].append(answer_prefix)
-        q["gold"].append(gold)
-        q["choices"].append(choices)
-        q["metric"].append(METRIC)
-        q["chance"].append(metrics.chance_of(METRIC, choices, gold))
-        q["max_new_tokens"].append(p.max_new_tokens)
-        q["meta"].append(json.dumps(probe_meta))
+        cols.episodes.add(
+            episode_id=eid, family=self.name, variant=variant, length=length, n_tokens=n_tokens,
+            text=text, sessions=None, meta=json.dumps(episode_meta),
+        )
+        cols.probes.add(
+            probe_id=eid + "/q", episode_id=eid, family=self.name, variant=variant, ability=spec.ability,
+            length=length, depth=depth, question=question, answer_prefix=answer_prefix, gold=gold,
+            choices=choices, metric=METRIC, chance=metrics.chance_of(METRIC, choices, gold),
+            max_new_tokens=p.max_new_tokens, meta=json.dumps(probe_meta),
+        )
 
     def score(self, output: str, row: dict) -> dict[str, float]:
         """RULER niah: string_match_all (primary, first), and string_match_part."""
