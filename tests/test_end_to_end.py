@@ -58,3 +58,41 @@ def test_no_context_floor_is_near_zero(embedded_server, needle_small, tmp_path):
     scores = pl.read_parquet(tmp_path / "nc" / "scores.parquet").filter(pl.col("metric") == "string_match_all")
     # 7-digit numbers cannot be guessed: without the context the model scores (almost) nothing.
     assert scores.get_column("value").mean() <= 0.05
+
+
+def test_run_without_system_uses_the_embedded_model(needle_small, tmp_path):
+    """`lbs run` with no --system serves the embedded model itself, answers, and stops it."""
+    res = lbs("run", needle_small, "-o", tmp_path / "run", "--limit", "2", "--no-cache")
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert manifest["system"]["spec"] == "embedded" and manifest["system"]["hf_id"].endswith("SmolLM2-135M-Instruct")
+    preds = pl.read_parquet(tmp_path / "run" / "predictions.parquet")
+    assert preds.height == 2 and preds.get_column("error").null_count() == 2
+    assert set(preds.get_column("system")) == {"embedded"}
+
+
+def test_lbs_serve_for_other_tools(needle_small, tmp_path):
+    """`lbs serve embedded` prints its URL, answers other clients, and stops cleanly on Ctrl-C."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from lbs_testutil import REPO
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "longbench_suite.cli", "serve", "embedded"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        line = proc.stdout.readline()  # blocks until the server is ready (or lbs exits)
+        match = re.search(r"at (http://127\.0\.0\.1:\d+/v1)", line)
+        assert match, line
+        spec = f"embedded,base_url={match.group(1)}"
+        res = lbs("run", needle_small, "--system", spec, "-o", tmp_path / "run", "--limit", "2", "--no-cache")
+        assert res.returncode == 0, res.stderr
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
