@@ -88,3 +88,15 @@ def test_bad_input_exits_2_with_one_line(tmp_path, small):
         assert "Traceback" not in res.stderr
         assert not (tmp_path / "out").exists(), f"{name} left partial output"
     assert (tmp_path / "a_file").read_text() == "x"
+
+
+def test_generation_is_byte_identical_across_processes(tmp_path):
+    """Same seed and version -> the same bytes, whatever the interpreter's hash seed."""
+    args = ["generate", "needle", "-p", "lengths=1k", "-p", "samples=2", "--seed", "11"]
+    a = lbs(*args, "-o", tmp_path / "a", env={"PYTHONHASHSEED": "1"})
+    b = lbs(*args, "-o", tmp_path / "b", env={"PYTHONHASHSEED": "2"})
+    assert a.returncode == b.returncode == 0, a.stderr + b.stderr
+    for name in ("episodes.parquet", "probes.parquet", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    c = lbs("generate", "needle", "-p", "lengths=1k", "-p", "samples=2", "--seed", "12", "-o", tmp_path / "c")
+    assert (tmp_path / "c" / "probes.parquet").read_bytes() != (tmp_path / "a" / "probes.parquet").read_bytes()
