@@ -7,20 +7,14 @@ import hashlib
 import random as _random
 from typing import Any
 
-from longbench_suite.errors import UserError
 from longbench_suite.protocol import Answer, Condition, Episode, MemorySystem, Probe, SystemContext
-from longbench_suite.spec import SystemSpec
+from longbench_suite.spec import SystemSpec, check_options, option_number
 
 
-def _delay(spec: SystemSpec) -> float:
+def _delay(spec: SystemSpec, allowed: tuple[str, ...] = ("delay",)) -> float:
     """`delay=S` makes a baseline take S seconds per answer: a slow system for resume/progress tests."""
-    try:
-        value = float(spec.option("delay", "0"))
-    except ValueError:
-        raise UserError(f"bad delay in system spec {spec}: {spec.option('delay')!r}") from None
-    if value < 0:
-        raise UserError(f"bad delay in system spec {spec}: must be >= 0")
-    return value
+    check_options(spec, allowed)
+    return option_number(spec, "delay", 0.0, float, 0.0)
 
 
 class Oracle(MemorySystem):
@@ -53,11 +47,8 @@ class RandomGuess(MemorySystem):
     privileged = True
 
     def __init__(self, spec: SystemSpec, seed: int):
-        self.delay = _delay(spec)
-        try:
-            self.seed = int(spec.option("seed", str(seed)))
-        except ValueError:
-            raise UserError(f"bad seed in system spec {spec}") from None
+        self.delay = _delay(spec, ("delay", "seed"))
+        self.seed = option_number(spec, "seed", seed, int)
 
     async def answer(self, probe: Probe) -> Answer:
         if self.delay:
@@ -100,7 +91,8 @@ class NoContext(MemorySystem):
         return await self.inner.answer(probe)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "inner": self.inner.describe()}
+        inner = self.inner.describe()
+        return {"name": self.name, "inner": inner, "sampling": inner.get("sampling", {})}
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -12,6 +12,7 @@ Either way the requests are OpenAISystem's, with assistant prefill by default (v
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.metadata
 from typing import Any
 
@@ -56,8 +57,9 @@ class ServedModelSystem(MemorySystem):
             self._inner = self._make_inner(self.base_url)
 
     def _make_inner(self, base_url: str) -> OpenAISystem:
-        # Cache by model and engine, not by URL: a local server gets a new port every run.
-        identity = {**self.model.describe(), "engine": _engine_version()}
+        # Cache by the whole model entry (source, flags, env) and the engine, not by URL: a local
+        # server gets a new port every run, but any change to how the model is served is a new key.
+        identity = {**dataclasses.asdict(self.model), "engine": _engine_version()}
         return OpenAISystem(
             self.model.served_name, base_url, cache=self.ctx.cache, kind=self.kind, cache_identity=identity,
             api_key_env="LBS_EMBEDDED_API_KEY", key_required=False, **self._kwargs,

@@ -24,9 +24,11 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from longbench_suite.errors import SystemFailure, UserError
+from longbench_suite.errors import SystemFailure, UserError, one_line
 from longbench_suite.protocol import Answer, MemorySystem, Probe, SystemContext
-from longbench_suite.spec import SystemSpec
+from longbench_suite.spec import SystemSpec, check_options, check_url
+from longbench_suite.spec import option_choice as _choice
+from longbench_suite.spec import option_number as _num
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MODES = ("chat", "completions")
@@ -38,32 +40,6 @@ MAX_RETRIES = 10
 # Options shared by every adapter that talks to an OpenAI-compatible server (see adapters/embedded.py).
 SAMPLING_OPTIONS = ("mode", "temperature", "top_p", "max_tokens", "seed", "logprobs", "prefill", "timeout", "retries")
 OPENAI_OPTIONS = ("base_url", "api_key_env", *SAMPLING_OPTIONS)
-
-
-def _num(spec: SystemSpec, name: str, default: float, kind: type = float, lo: float | None = None, hi: float | None = None):
-    raw = spec.option(name)
-    if raw is None:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise UserError(f"system {spec}: {name}={raw!r} is not a{'n integer' if kind is int else ' number'}") from None
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise UserError(f"system {spec}: {name}={raw} out of range [{lo}, {hi}]")
-    return value
-
-
-def _choice(spec: SystemSpec, name: str, allowed: tuple[str, ...], default: str) -> str:
-    value = spec.option(name, default) or default
-    if value not in allowed:
-        raise UserError(f"system {spec}: {name} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
-
-
-def check_options(spec: SystemSpec, allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(spec.options) - set(allowed))
-    if unknown:
-        raise UserError(f"system {spec}: unknown options {', '.join(unknown)}; allowed: {', '.join(allowed)}")
 
 
 def sampling_kwargs(spec: SystemSpec, ctx: SystemContext, prefill_default: str = "user") -> dict[str, Any]:
@@ -95,11 +71,6 @@ def split_sampling(kwargs: dict[str, Any]) -> dict[str, Any]:
 def is_loopback(url: str) -> bool:
     host = (urlparse(url).hostname or "").lower()
     return host in ("localhost", "::1") or host.startswith("127.")
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    line = next((s.strip() for s in str(text).splitlines() if s.strip()), "")
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 class OpenAISystem(MemorySystem):
@@ -335,6 +306,7 @@ def make_openai(spec: SystemSpec, ctx: SystemContext) -> OpenAISystem:
     if not spec.model:
         raise UserError(f"system {spec}: name the model, e.g. openai:gpt-4o-mini or openai:smollm2,base_url=http://127.0.0.1:8000/v1")
     base_url = spec.option("base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    check_url(base_url, "the endpoint")  # OPENAI_BASE_URL is recorded in run.json too
     if urlparse(base_url).scheme not in ("http", "https"):
         raise UserError(f"system {spec}: base_url must be an http(s) URL, e.g. http://127.0.0.1:8000/v1")
     return OpenAISystem(

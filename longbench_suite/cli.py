@@ -112,8 +112,12 @@ def score(run_dir: Path = typer.Argument(..., help="Run directory.")) -> None:
     from . import io, schemas
 
     manifest = io.read_json(run_dir / "run.json", "run manifest")
-    dataset = io.Dataset(Path(manifest["dataset"]["path"]))
-    if dataset.content_hash != manifest["dataset"]["content_hash"]:
+    recorded = manifest.get("dataset") if isinstance(manifest.get("dataset"), dict) else {}
+    if not recorded.get("path") or not recorded.get("content_hash"):
+        raise UserError(f"{run_dir / 'run.json'} does not name its dataset (path and content_hash)")
+    dataset = io.Dataset(Path(recorded["path"]))
+    dataset.verify()
+    if dataset.content_hash != recorded["content_hash"]:
         raise UserError(f"dataset at {dataset.path} changed since the run (hash differs)")
     predictions = io.read_parquet(run_dir / "predictions.parquet", schemas.PREDICTIONS, "predictions table")
     write_tables(run_dir, predictions, dataset)
@@ -126,11 +130,13 @@ def report(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where heatmaps go (default: the run dir, or ./report)."),
 ) -> None:
     """Print a table of scores and write a depth x length heatmap per system."""
+    from . import io
     from .report import heatmaps, load_aggregates, print_table
 
     agg = load_aggregates(runs)
-    print_table(agg, console)
     out = output or (runs[0] if len(runs) == 1 else Path("report"))
+    io.check_dir_path(Path(out))  # a bad output path fails before anything is printed
+    print_table(agg, console)
     for path in heatmaps(agg, out):
         console.print(f"heatmap: {path}", highlight=False)
 

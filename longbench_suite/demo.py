@@ -12,7 +12,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from . import io
 from .generate import generate_dataset
 from .report import heatmaps, load_aggregates, print_table
 
@@ -29,11 +28,9 @@ def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
     workdir = Path(workdir)
     data = workdir / "data" / "needle"
     t0 = time.monotonic()
-    if (data / "manifest.json").exists():
-        io.Dataset(data)  # validates what an earlier demo left
-    else:
-        m = generate_dataset("needle", data, DEMO_VARIANTS, DEMO_PARAMS, seed=0, tokenizer="embedded")
-        console.print(f"generated {m['counts']['probes']} needle probes in {m['generation_s']:.1f}s -> {data}")
+    # Regenerated every time (under a second): an earlier demo's data may have other parameters.
+    m = generate_dataset("needle", data, DEMO_VARIANTS, DEMO_PARAMS, seed=0, tokenizer="embedded", overwrite=True)
+    console.print(f"generated {m['counts']['probes']} needle probes in {m['generation_s']:.1f}s -> {data}")
     runs: list[Path] = []
     workdir.mkdir(parents=True, exist_ok=True)
     with serve_model("embedded", log_path=workdir / "vllm.log") as server:

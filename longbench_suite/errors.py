@@ -7,3 +7,9 @@ class UserError(Exception):
 
 class SystemFailure(Exception):
     """A system under test failed to answer one probe; recorded in predictions, never fatal to a run."""
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """The first non-empty line of a message, cut to `limit` characters (errors are one line)."""
+    line = next((s.strip() for s in str(text).splitlines() if s.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -21,11 +21,20 @@ def load_config(path: Path | None) -> dict[str, Any]:
         return {}
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            cfg = tomllib.load(fh)
     except FileNotFoundError:
         raise UserError(f"config file not found: {path}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"config file is not valid TOML: {path} ({e})") from None
+    types = {"variants": list, "seed": int, "tokenizer": str, "params": dict}
+    for key, value in cfg.items():
+        if key not in types:
+            raise UserError(f"config {path}: unknown key {key!r}; known: {', '.join(types)}")
+        if not isinstance(value, types[key]) or isinstance(value, bool):
+            raise UserError(f"config {path}: {key} must be a {types[key].__name__}")
+    if not all(isinstance(v, str) for v in cfg.get("variants", [])):
+        raise UserError(f"config {path}: variants must be a list of names")
+    return cfg
 
 
 def generate_dataset(
@@ -44,7 +53,7 @@ def generate_dataset(
     params = parse_params(family.Params, assignments or [], base=cfg.get("params"))
     seed = int(seed if seed is not None else cfg.get("seed", 0))
     tok_name = tokenizer or cfg.get("tokenizer") or "approx"
-    io.prepare_output_dir(Path(out), overwrite)  # fail before the (possibly long) generation
+    io.prepare_output_dir(Path(out), overwrite, marker="manifest.json")  # fail before the (possibly long) generation
     tok = load_tokenizer(tok_name) if family.uses_tokenizer else None
     t0 = time.monotonic()
     episodes, probes = family.generate(chosen, params, seed, tok)

@@ -81,21 +81,39 @@ def table_hash(*tables: pa.Table) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def prepare_output_dir(path: Path, overwrite: bool = False) -> None:
-    """Refuse to write into an existing non-empty directory or over a file unless asked."""
+def check_dir_path(path: Path) -> None:
+    """A directory can be made at `path`: neither it nor a parent is an existing file."""
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"output path {path} is or lies under an existing file: {parent}")
+
+
+def prepare_output_dir(path: Path, overwrite: bool = False, marker: str | None = None) -> None:
+    """Check an output directory before anything is written.
+
+    Refuses: a path that is (or lies under) an existing file; a non-empty directory unless
+    `overwrite`; and with `overwrite`, any directory that is not one of ours (it must hold `marker`,
+    e.g. manifest.json or run.json) or that contains the working directory: --overwrite replaces a
+    dataset or a run, never a home directory or a project.
+    """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"output path is an existing file: {path}")
-    if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
-            raise UserError(f"output directory is not empty: {path} (use --overwrite)")
+    check_dir_path(path)
+    if not (path.is_dir() and any(path.iterdir())):
+        return
+    if not overwrite:
+        raise UserError(f"output directory is not empty: {path} (use --overwrite)")
+    resolved, cwd = path.resolve(), Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise UserError(f"refusing to overwrite {path}: it contains the working directory")
+    if marker is not None and not (path / marker).is_file():
+        raise UserError(f"refusing to overwrite {path}: it has no {marker}, so it is not one of ours")
 
 
 @contextlib.contextmanager
-def staged_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
+def staged_dir(final: Path, overwrite: bool = False, marker: str | None = None) -> Iterator[Path]:
     """Build a directory beside `final` and move it into place only when complete."""
-    final = Path(final)
-    prepare_output_dir(final, overwrite)
+    final = Path(final).resolve()
+    prepare_output_dir(final, overwrite, marker)
     final.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
@@ -115,7 +133,7 @@ def write_dataset(out: Path, episodes: pa.Table, probes: pa.Table, manifest: dic
     manifest = dict(manifest)
     manifest["counts"] = {"episodes": episodes.num_rows, "probes": probes.num_rows}
     manifest["content_hash"] = table_hash(episodes, probes)
-    with staged_dir(out, overwrite) as stage:
+    with staged_dir(out, overwrite, marker="manifest.json") as stage:
         write_parquet(episodes, stage / "episodes.parquet")
         write_parquet(probes, stage / "probes.parquet")
         write_json(manifest, stage / "manifest.json")
@@ -140,4 +158,9 @@ class Dataset:
 
     @property
     def content_hash(self) -> str:
+        """The manifest's hash (cheap); verify() recomputes it from the tables."""
         return self.manifest.get("content_hash") or table_hash(self.episodes, self.probes)
+
+    def verify(self) -> None:
+        if table_hash(self.episodes, self.probes) != self.manifest.get("content_hash"):
+            raise UserError(f"dataset {self.path} was modified after generation (its content hash differs)")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import abc
 import enum
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,13 +67,6 @@ class Answer:
     latency_s: float | None = None
     retrieved_ids: list[str] | None = None
     cache_hit: bool = False
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__)
-
-    @classmethod
-    def from_json(cls, s: str) -> "Answer":
-        return cls(**json.loads(s))
 
 
 @dataclass

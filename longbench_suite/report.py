@@ -6,18 +6,28 @@ from pathlib import Path
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import io, schemas
 
 
 def load_aggregates(runs: list[Path]) -> pl.DataFrame:
+    """Aggregates of several runs. Runs that share a system label and condition (two temperatures of
+    one model, say) are told apart by their directory name: "embedded [t0.7]"."""
     frames = []
     for run in runs:
         run = Path(run)
         io.read_json(run / "run.json", "run manifest")
-        frames.append(pl.from_arrow(io.read_parquet(run / "aggregates.parquet", schemas.AGGREGATES, "aggregates table")))
-    return pl.concat(frames) if frames else pl.from_arrow(schemas.empty(schemas.AGGREGATES))
+        agg = pl.from_arrow(io.read_parquet(run / "aggregates.parquet", schemas.AGGREGATES, "aggregates table"))
+        frames.append(agg.with_columns(pl.lit(run.resolve().name).alias("run")))
+    if not frames:
+        return pl.from_arrow(schemas.empty(schemas.AGGREGATES)).with_columns(pl.lit(None, pl.String).alias("run"))
+    agg = pl.concat(frames)
+    shared = pl.col("run").n_unique().over(["system", "condition"]) > 1
+    return agg.with_columns(
+        pl.when(shared).then(pl.format("{} [{}]", pl.col("system"), pl.col("run"))).otherwise(pl.col("system")).alias("system")
+    )
 
 
 def _primary(agg: pl.DataFrame) -> pl.DataFrame:
@@ -45,11 +55,11 @@ def print_table(agg: pl.DataFrame, console: Console) -> None:
         )
         match = match.filter(pl.col("variant").is_null() if row["variant"] is None else pl.col("variant") == row["variant"])
         by_len = dict(zip(match.get_column("length").to_list(), match.get_column("mean").to_list()))
-        table.add_row(
-            row["system"],
-            row["condition"],
-            row["family"],
-            row["variant"] or "(all)",
+        table.add_row(  # names are data, not markup: "[a]" in a label must print as itself
+            escape(row["system"]),
+            escape(row["condition"]),
+            escape(row["family"]),
+            escape(row["variant"] or "(all)"),
             *[f"{by_len[l] * 100:.1f}" if l in by_len else "" for l in lengths],
             f"{row['mean'] * 100:.1f} [{row['ci_low'] * 100:.1f}, {row['ci_high'] * 100:.1f}]",
             str(row["n"]),

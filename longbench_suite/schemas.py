@@ -100,9 +100,8 @@ AGGREGATES = pa.schema(
     ]
 )
 
-GROUP_COLUMNS = ["system", "condition", "family", "variant", "ability", "length", "depth", "metric"]
 
-# Keys every run.json has (values are JSON); checked when a run is resumed or reported.
+# Keys every run.json has (values are JSON).
 RUN_MANIFEST_KEYS = (
     "run_id",
     "status",  # running | complete
@@ -119,6 +118,7 @@ RUN_MANIFEST_KEYS = (
     "counts",
 )
 
+# Keys every dataset manifest.json has.
 DATASET_MANIFEST_KEYS = (
     "family",
     "variants",

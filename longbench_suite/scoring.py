@@ -20,8 +20,8 @@ def score_predictions(predictions: pa.Table, probes: pa.Table, family_name: str)
         row = probe_rows.get(pred["probe_id"])
         if row is None:
             continue
-        if pred["error"]:
-            values = {row["metric"]: 0.0}
+        if pred["error"]:  # every metric the family reports, so secondary means are not inflated
+            values = dict.fromkeys(family.score("", row), 0.0)
         else:
             values = family.score(pred["output"] or "", row)
         for metric, value in values.items():

@@ -15,8 +15,24 @@ from dataclasses import dataclass, field
 from .errors import UserError
 
 WRAPPERS = {"no-context"}
-_SECRET_OPTION = re.compile(r"(^|_)(key|token|secret|password|passwd|auth)$", re.I)
+_SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "auth", "authorization", "credential", "credentials"}
 _KIND = re.compile(r"^[a-z][a-z0-9_.-]*$")
+
+
+def is_secret_name(name: str) -> bool:
+    """api_key, apiKey, auth-token ... (but not max_tokens): a name made of a secret word."""
+    parts = re.split(r"[_\-.]|(?<=[a-z])(?=[A-Z])", name)
+    return any(p.lower() in _SECRET_WORDS for p in parts) or name.lower() in _SECRET_WORDS
+
+
+def check_url(value: str, what: str) -> None:
+    """Refuse credentials in a URL (user:pass@host, ?api_key=...): specs and endpoints are recorded."""
+    if re.search(r"://[^/@\s]+@", value):
+        raise UserError(f"refusing credentials inside the URL of {what}; use the environment")
+    query = value.split("?", 1)[1] if "://" in value and "?" in value else ""
+    for pair in filter(None, re.split(r"[&;]", query)):
+        if is_secret_name(pair.split("=", 1)[0]):
+            raise UserError(f"refusing a secret in the query string of the URL of {what}; use the environment")
 
 
 @dataclass(frozen=True)
@@ -64,12 +80,38 @@ def parse_spec(text: str) -> SystemSpec:
                 continue
             raise UserError(f"bad system spec {text!r}: option {part!r} must be key=value")
         k, v = (s.strip() for s in part.split("=", 1))
-        if _SECRET_OPTION.search(k) and not k.endswith("_env"):
+        if is_secret_name(k) and not k.endswith("_env"):
             raise UserError(
                 f"refusing secret option {k!r} in a system spec (it would be recorded); "
                 f"set it in the environment and pass {k}_env=VARIABLE"
             )
-        if re.search(r"://[^/@\s]+@", v):
-            raise UserError(f"refusing credentials inside the URL of option {k!r}; use the environment")
+        check_url(v, f"option {k!r}")
         options[k] = v
     return SystemSpec(kind=kind, model=model, options=options)
+
+
+def option_number(spec: SystemSpec, name: str, default: float, kind: type = float, lo: float | None = None, hi: float | None = None):
+    """A numeric option of a spec, checked for type and range (one-line UserError otherwise)."""
+    raw = spec.option(name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise UserError(f"system {spec}: {name}={raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise UserError(f"system {spec}: {name}={raw} out of range [{lo}, {hi}]")
+    return value
+
+
+def option_choice(spec: SystemSpec, name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = spec.option(name, default) or default
+    if value not in allowed:
+        raise UserError(f"system {spec}: {name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def check_options(spec: SystemSpec, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(spec.options) - set(allowed))
+    if unknown:
+        raise UserError(f"system {spec}: unknown options {', '.join(unknown)}; allowed: {', '.join(allowed)}")

@@ -118,7 +118,7 @@ class TaskFamily(abc.ABC):
         """Return (episodes, probes) tables in the schemas of longbench_suite.schemas."""
 
     def check_variants(self, variants: list[str] | None) -> list[str]:
-        chosen = list(variants or self.variants)
+        chosen = list(dict.fromkeys(variants or self.variants))  # a variant named twice is generated once
         unknown = [v for v in chosen if v not in self.variants]
         if unknown:
             raise UserError(f"unknown variant {unknown[0]!r} of {self.name}; known: {', '.join(self.variants)}")

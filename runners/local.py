@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
 from longbench_suite import io, provenance, schemas
 from longbench_suite.aggregate import aggregate
-from longbench_suite.errors import UserError
+from longbench_suite.errors import UserError, one_line
 from longbench_suite.protocol import Answer, Condition, Episode, MemorySystem, SystemContext
 from longbench_suite.registry import make_system, task_family
 from longbench_suite.scoring import score_predictions
@@ -42,7 +41,6 @@ class RunConfig:
     use_cache: bool = True
     limit: int | None = None  # first N probes only (smoke runs)
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def run(config: RunConfig) -> dict:
@@ -50,26 +48,26 @@ def run(config: RunConfig) -> dict:
     return asyncio.run(run_async(config))
 
 
-def _prepare_dir(config: RunConfig, dataset: io.Dataset, spec: str, condition: Condition) -> dict | None:
-    """Check the run directory; return the previous manifest when resuming."""
+def _check_dir(config: RunConfig, dataset: io.Dataset, spec: str, condition: Condition) -> dict | None:
+    """Check the run directory (writes nothing); return the previous manifest when resuming."""
     out = config.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output path is an existing file: {out}")
-    has_content = out.is_dir() and any(out.iterdir())
-    if not has_content:
+    io.prepare_output_dir(out, overwrite=config.overwrite or config.resume, marker="run.json")
+    if not (out.is_dir() and any(out.iterdir())) or config.overwrite:
         return None
-    if config.overwrite:
-        shutil.rmtree(out)
-        return None
-    if not config.resume:
-        raise UserError(f"run directory is not empty: {out} (use --resume to continue it or --overwrite)")
     previous = io.read_json(out / "run.json", "run manifest")
     if previous.get("dataset", {}).get("content_hash") != dataset.content_hash:
         raise UserError(f"cannot resume {out}: it was run on different data (dataset hash differs)")
-    if previous.get("system", {}).get("spec") != spec:
-        raise UserError(f"cannot resume {out}: it was run with system {previous.get('system', {}).get('spec')!r}")
-    if previous.get("condition") != condition.value:
-        raise UserError(f"cannot resume {out}: it was run under condition {previous.get('condition')!r}")
+    before = {
+        "system": previous.get("system", {}).get("spec"),
+        "condition": previous.get("condition"),
+        "seed": previous.get("seed"),
+    }
+    now = {"system": spec, "condition": condition.value, "seed": config.seed}
+    for what in before:
+        if before[what] != now[what]:
+            raise UserError(f"cannot resume {out}: it was run with {what} {before[what]!r}, not {now[what]!r}")
+    if not isinstance(previous.get("run_id"), str):
+        raise UserError(f"cannot resume {out}: its run.json has no run_id")
     return previous
 
 
@@ -90,8 +88,10 @@ async def run_async(config: RunConfig) -> dict:
     system = make_system(spec, SystemContext(cache=cache, work_dir=None, seed=config.seed))
     condition = system.condition_override or config.condition
     try:
-        previous = _prepare_dir(config, dataset, spec, condition)
-        await system.check()
+        previous = _check_dir(config, dataset, spec, condition)
+        await system.check()  # before anything is removed: a bad key or a down endpoint destroys nothing
+        if config.overwrite and out.exists():
+            shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
         manifest = {
             "run_id": previous["run_id"] if previous else provenance.new_run_id(),
@@ -110,7 +110,7 @@ async def run_async(config: RunConfig) -> dict:
             "concurrency": config.concurrency,
             "versions": provenance.versions(),
             "git": provenance.git_revision(),
-            "started_at": previous["started_at"] if previous else provenance.now(),
+            "started_at": previous.get("started_at") if previous else provenance.now(),
             "finished_at": None,
             "timings": dict(previous.get("timings", {})) if previous else {},
             "counts": {},
@@ -226,8 +226,7 @@ async def _execute(
 
 
 def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"[:500]
+    return f"{type(e).__name__}: {one_line(e, 480)}"
 
 
 def _record(run_id: str, label: str, condition: Condition, row: dict, answer: Answer, error: str | None) -> dict:

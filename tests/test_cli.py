@@ -53,7 +53,17 @@ def _bad_cases(tmp, small):
     a_file.write_text("x")
     port = _closed_port()
     out = tmp / "out"
+    foreign = tmp / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    bad_config = tmp / "bad.toml"
+    bad_config.write_text('seed = "abc"\n')
     return {
+        "overwrite a directory that is not a dataset": ["generate", "needle", "-o", foreign, "--overwrite"],
+        "overwrite a directory that is not a run": ["run", small, "--system", "oracle", "-o", foreign, "--overwrite"],
+        "output under a file": ["run", small, "--system", "oracle", "-o", a_file / "sub"],
+        "config value of the wrong type": ["generate", "needle", "--config", bad_config, "-o", out],
+        "unknown baseline option": ["run", small, "--system", "random,sed=5", "-o", out],
         "unknown family": ["generate", "nosuch", "-o", out],
         "unknown variant": ["generate", "needle", "-v", "single_9", "-o", out],
         "unknown parameter": ["generate", "needle", "-p", "colour=red", "-o", out],
@@ -88,6 +98,26 @@ def test_bad_input_exits_2_with_one_line(tmp_path, small):
         assert "Traceback" not in res.stderr
         assert not (tmp_path / "out").exists(), f"{name} left partial output"
     assert (tmp_path / "a_file").read_text() == "x"
+    assert [p.name for p in (tmp_path / "foreign").iterdir()] == ["notes.txt"]
+
+
+def test_failed_check_destroys_nothing_on_overwrite(tmp_path, small):
+    """--overwrite replaces a run only once the new system answered its check."""
+    assert lbs("run", small, "--system", "oracle", "-o", tmp_path / "run", "--no-cache").returncode == 0
+    before = (tmp_path / "run" / "predictions.parquet").read_bytes()
+    res = lbs("run", small, "--system", f"openai:m,base_url=http://127.0.0.1:{_closed_port()}/v1",
+              "-o", tmp_path / "run", "--overwrite")
+    assert res.returncode == 2
+    assert (tmp_path / "run" / "predictions.parquet").read_bytes() == before
+
+
+def test_report_tells_apart_runs_of_the_same_system(tmp_path, small):
+    for name in ("a", "b"):
+        assert lbs("run", small, "--system", "random", "-o", tmp_path / name, "--seed", name == "a" and "1" or "2").returncode == 0
+    rep = lbs("report", tmp_path / "a", tmp_path / "b", "-o", tmp_path / "rep")
+    assert rep.returncode == 0, rep.stderr
+    assert "random [a]" in rep.stdout and "random [b]" in rep.stdout
+    assert len(list((tmp_path / "rep").glob("heatmap-*.png"))) == 2
 
 
 def test_generation_is_byte_identical_across_processes(tmp_path):

@@ -81,7 +81,9 @@ def test_tables_follow_their_schemas(grid, tmp_path):
         assert table.schema.equals(schema), name
     manifest = json.loads((tmp_path / "r" / "run.json").read_text())
     assert set(schemas.RUN_MANIFEST_KEYS) <= set(manifest)
-    assert manifest["dataset"]["content_hash"] == json.loads((grid / "manifest.json").read_text())["content_hash"]
+    dataset_manifest = json.loads((grid / "manifest.json").read_text())
+    assert set(schemas.DATASET_MANIFEST_KEYS) <= set(dataset_manifest)
+    assert manifest["dataset"]["content_hash"] == dataset_manifest["content_hash"]
 
 
 def test_journal_repairs_a_torn_line(tmp_path):
