@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 from collections import deque
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 from longbench_suite.errors import UserError
@@ -271,15 +271,11 @@ def start_model(
     host: str = "127.0.0.1",
     port: int | None = None,
     log_path: str | Path | None = None,
-    wait: bool = True,
 ) -> VLLMServer:
-    """Start the named model of models.toml (ready when wait=True). The caller stops it."""
+    """Start the named model of models.toml and wait until it is ready. The caller stops it."""
     spec = model_spec(name)
     server = VLLMServer(spec, resolve_model_path(spec), host=host, port=port, log_path=log_path)
-    if wait:
-        server.__enter__()
-    else:
-        server.start()
+    server.__enter__()
     return server
 
 
@@ -290,11 +286,6 @@ def serve_model(name: str = "embedded", **kwargs) -> Iterator[VLLMServer]:
         yield server
     finally:
         server.stop()
-
-
-def serve_embedded(**kwargs) -> AbstractContextManager[VLLMServer]:
-    """`with serve_embedded() as srv:` the embedded CPU model, ready, stopped on exit."""
-    return serve_model("embedded", **kwargs)
 
 
 def _supervise(cmd: list[str]) -> int:

@@ -205,3 +205,39 @@ def test_systems_under_test_never_see_answers(grid, tmp_path):
         registry.system_factories().pop("spy")
     assert len(seen) == 20
     assert all(p.gold is None and p.choices is None and p.context for p in seen)
+
+
+def test_stateful_memory_sees_reset_ingest_answer_in_order(grid, tmp_path):
+    """in-memory: a stateful system ingests each episode once, after a reset, and is asked without
+    the context; the next episode starts only when the previous one's probes are answered."""
+    from longbench_suite import registry
+    from longbench_suite.protocol import Answer, MemorySystem
+
+    events = []
+
+    class Memory(MemorySystem):
+        name = "memory"
+        concurrent_episodes = False
+
+        async def reset(self):
+            events.append(("reset", None))
+
+        async def ingest(self, episode):
+            assert episode.text
+            events.append(("ingest", episode.episode_id))
+
+        async def answer(self, probe):
+            assert probe.context is None
+            events.append(("answer", probe.episode_id))
+            return Answer(text="")
+
+    registry.system_factories()["memory"] = lambda spec, ctx: Memory()
+    try:
+        m = _run(grid, "memory", tmp_path / "m", condition=Condition.IN_MEMORY, limit=12, concurrency=4)
+    finally:
+        registry.system_factories().pop("memory")
+    assert m["condition"] == "in-memory"
+    kinds = [k for k, _ in events]
+    assert kinds == ["reset", "ingest", "answer"] * 12  # one probe per needle episode
+    for i in range(0, len(events), 3):
+        assert events[i + 1][1] == events[i + 2][1]
