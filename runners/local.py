@@ -79,14 +79,18 @@ async def run_async(config: RunConfig) -> dict:
     spec = str(parse_spec(config.system))
     out = Path(config.out)
 
-    cache = None
-    if config.use_cache:
-        from .cache import ResponseCache
+    from .cache import ResponseCache
 
-        cache = ResponseCache()
-    # Build the system before touching the run directory: a bad spec leaves nothing behind.
-    system = make_system(spec, SystemContext(cache=cache, work_dir=None, seed=config.seed))
+    cache = ResponseCache() if config.use_cache else None
+    try:
+        # Build the system before touching the run directory: a bad spec leaves nothing behind.
+        system = make_system(spec, SystemContext(cache=cache, work_dir=None, seed=config.seed))
+    except BaseException:
+        if cache is not None:
+            cache.close()
+        raise
     condition = system.condition_override or config.condition
+    described = system.describe()
     try:
         previous = _check_dir(config, dataset, spec, condition)
         await system.check()  # before anything is removed: a bad key or a down endpoint destroys nothing
@@ -96,9 +100,9 @@ async def run_async(config: RunConfig) -> dict:
         manifest = {
             "run_id": previous["run_id"] if previous else provenance.new_run_id(),
             "status": "running",
-            "system": {"spec": spec, "label": system.name, **system.describe()},
+            "system": {"spec": spec, "label": system.name, **described},
             "condition": condition.value,
-            "sampling": system.describe().get("sampling", {}),
+            "sampling": described.get("sampling", {}),
             "dataset": {
                 "path": str(dataset.path.resolve()),
                 "content_hash": dataset.content_hash,
