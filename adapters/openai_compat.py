@@ -279,12 +279,7 @@ class OpenAISystem(MemorySystem):
             "model": self.model,
             "base_url": self.base_url,
             "mode": self.mode,
-            "sampling": {
-                "temperature": self.temperature,
-                "top_p": self.top_p,
-                "max_tokens": self.max_tokens,  # None: each probe's max_new_tokens
-                "seed": self.seed,
-            },
+            "sampling": {k: getattr(self, k) for k in SAMPLING_KEYS},  # max_tokens None: each probe's budget
             "logprobs": self.logprobs,
             "prefill": self.prefill,
             "api_key_env": self.api_key_env,  # the variable's name, never its value

@@ -110,15 +110,6 @@ class Haystack:
         assert best is not None
         return best[1]
 
-    def boundary(self, w: Window, fraction: float) -> int:
-        """The unit boundary (0..n_units) inside `w` nearest to `fraction` of its tokens."""
-        base = self.pos(w.start)
-        target = base + fraction * w.n_tokens
-        i = min(self.index_at(int(target)) - w.start, w.n_units)
-        if i < w.n_units and (self.pos(w.start + i + 1) - target) < (target - self.pos(w.start + i)):
-            i += 1
-        return max(0, i)
-
     def take(self, a: int, b: int) -> list[str]:
         """Units of global indices [a, b), wrapping around the pool as often as needed."""
         n, out = len(self.units), []

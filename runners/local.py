@@ -153,7 +153,9 @@ async def _execute(
     for row in probes:
         if row["probe_id"] not in done:
             by_episode.setdefault(row["episode_id"], []).append(row)
-    episode_rows = {r["episode_id"]: r for r in dataset.episodes.to_pylist() if r["episode_id"] in by_episode}
+    # Episodes become Python objects one at a time, as they are ingested: at 128k tokens a whole
+    # dataset's texts as Python strings would be the run's largest memory cost.
+    episode_index = {eid: i for i, eid in enumerate(dataset.episodes.column("episode_id").to_pylist())}
 
     concurrent = system.concurrent_episodes
     workers = config.concurrency if concurrent else 1
@@ -198,7 +200,7 @@ async def _execute(
 
         async def produce() -> None:
             for eid, rows in by_episode.items():
-                episode = family.episode(episode_rows[eid])
+                episode = family.episode(dataset.episodes.slice(episode_index[eid], 1).to_pylist()[0])
                 episodes[eid], remaining[eid], finished[eid] = episode, len(rows), asyncio.Event()
                 event = finished[eid]
                 try:

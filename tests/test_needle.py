@@ -25,7 +25,7 @@ from longbench_suite.errors import UserError
 from longbench_suite.protocol import Condition
 from longbench_suite.task import parse_params
 from longbench_suite.tokens import ApproxTokenizer, HFTokenizer
-from tasks.needle import FAMILY, SPECS, NeedleParams, Template
+from tasks.needle import FAMILY, SPECS, NeedleParams, Template, _nearest_boundary
 
 VARIANTS = ["single_1", "single_2", "single_3", "multikey_1", "multikey_2", "multikey_3", "multivalue", "multiquery"]
 LENGTHS = [1024, 4096, 16384]
@@ -371,8 +371,9 @@ def test_haystack_window_matches_brute_force():
         assert len(hay.take(w.start, w.start + w.n_units)) == k
         best = hay.window(start, budget, tries=8)
         assert w.n_tokens <= best.n_tokens <= budget
+        cum = np.concatenate([[0], np.cumsum(doubled[start : start + k])])
         for frac in (0.0, 0.37, 1.0):
-            b = hay.boundary(w, frac)
+            b = _nearest_boundary(cum, frac)  # what the generator uses to place needles
             before = sum(doubled[start : start + b])
             assert 0 <= b <= k and abs(before - frac * total) <= max(doubled[start : start + k + 1]) / 2 + 1e-9
 
