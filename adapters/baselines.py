@@ -1,4 +1,5 @@
-"""Baseline systems that bound every score: oracle (ceiling), random (chance), no-context (floor)."""
+"""Baseline systems that bound every score: oracle (ceiling), random (chance), no-context (floor),
+constant (one fixed answer: the position-bias floor of multiple-choice tasks)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,27 @@ class RandomGuess(MemorySystem):
         return {"name": self.name, "seed": self.seed, "delay": self.delay}
 
 
+class Constant(MemorySystem):
+    """Gives the same answer to every probe (`constant,text=A`): a position-bias floor. On a
+    counterbalanced A/B set it must score exactly 0.5, or the counterbalance is broken."""
+
+    name = "constant"
+    concurrent_episodes = True
+
+    def __init__(self, spec: SystemSpec):
+        self.delay = _delay(spec, ("delay", "text"))
+        self.text = spec.option("text", "A") or ""
+        self.name = f"constant:{self.text}"
+
+    async def answer(self, probe: Probe) -> Answer:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return Answer(text=self.text, latency_s=self.delay)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "text": self.text, "delay": self.delay}
+
+
 class NoContext(MemorySystem):
     """Wraps any system and withholds the episode: nothing ingested, no context in the prompt.
     The runner reads `condition_override` and records the run's condition as no-context."""
@@ -108,5 +130,6 @@ def _no_context(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
 SYSTEMS = {
     "oracle": lambda spec, ctx: Oracle(spec),
     "random": lambda spec, ctx: RandomGuess(spec, ctx.seed),
+    "constant": lambda spec, ctx: Constant(spec),
     "no-context": _no_context,
 }

@@ -466,8 +466,9 @@ _PARAGRAPH = re.compile(r"\n\s*\n")
 _MAX_WORDS = 60
 
 
-def split_sentences(text: str) -> list[list[str]]:
-    """Paragraphs of sentences: blank lines separate paragraphs; whitespace is normalised."""
+def split_sentences(text: str, max_words: int | None = _MAX_WORDS) -> list[list[str]]:
+    """Paragraphs of sentences: blank lines separate paragraphs; whitespace is normalised.
+    Sentences longer than `max_words` are cut (None keeps them whole: SORT needs true sentence starts)."""
     paragraphs = []
     for para in _PARAGRAPH.split(text):
         para = " ".join(para.split())
@@ -482,7 +483,8 @@ def split_sentences(text: str) -> list[list[str]]:
         sentences = []
         for s in merged:
             words = s.split()
-            sentences += [" ".join(words[i : i + _MAX_WORDS]) for i in range(0, len(words), _MAX_WORDS)]
+            step = max_words or len(words)
+            sentences += [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
         if sentences:
             paragraphs.append(sentences)
     return paragraphs

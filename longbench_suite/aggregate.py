@@ -2,10 +2,12 @@
 
 Grouping sets, each with system, condition, family and metric:
   (variant, length, depth)   the cells of a needle grid
+  (variant, length, bin)     the cells of a SORT grid (excerpt length x distance bin)
   (variant, length), (variant)
-  (length, depth), (length), ()   across variants of the family: heatmaps, curves, headline
+  (length, depth), (length, bin), (length), ()   across variants: heatmaps, curves, headline
   (ability)                  per ability (LongMemEval types, M4LE abilities)
-A null grouping column in a row means "all values".
+A null grouping column in a row means "all values". A probe whose own value of a grouping column is
+null (needle has no bin, SORT no depth) is left out of that grouping set, so it never poses as a marginal.
 """
 
 from __future__ import annotations
@@ -18,19 +20,22 @@ from . import metrics, schemas
 
 GROUPING_SETS: list[tuple[str, ...]] = [
     ("variant", "length", "depth"),
+    ("variant", "length", "bin"),
     ("variant", "length"),
     ("variant",),
     ("length", "depth"),
+    ("length", "bin"),
     ("length",),
     (),
     ("ability",),
 ]
 _BASE = ("system", "condition", "family", "metric", "primary")
-_OPTIONAL = ("variant", "ability", "length", "depth")
+_OPTIONAL = ("variant", "ability", "length", "depth", "bin")
 
 
 def aggregate(scores: pa.Table, probes: pa.Table) -> pa.Table:
-    info = pl.from_arrow(probes.select(["probe_id", "family", "variant", "ability", "length", "depth", "metric"]))
+    cols = ["probe_id", "family", "variant", "ability", "length", "depth", "bin", "metric"]
+    info = pl.from_arrow(probes.select(cols).cast(pa.schema([schemas.PROBES.field(c) for c in cols])))
     frame = (
         pl.from_arrow(scores.select(["system", "condition", "probe_id", "metric", "value"]))
         .join(info.rename({"metric": "probe_metric"}), on="probe_id", how="inner")
@@ -39,7 +44,10 @@ def aggregate(scores: pa.Table, probes: pa.Table) -> pa.Table:
     parts = []
     for gset in GROUPING_SETS:
         keys = list(_BASE) + list(gset)
-        grouped = frame.group_by(keys).agg(
+        present = frame.filter(pl.all_horizontal([pl.col(c).is_not_null() for c in gset])) if gset else frame
+        if present.is_empty():
+            continue
+        grouped = present.group_by(keys).agg(
             pl.len().alias("n"),
             pl.col("value").mean().alias("mean"),
             pl.col("value").alias("values"),
@@ -61,6 +69,6 @@ def aggregate(scores: pa.Table, probes: pa.Table) -> pa.Table:
         pl.Series("ci_high", highs, dtype=pl.Float64),
         pl.Series("ci_method", methods, dtype=pl.String),
     )
-    out = out.sort(["system", "condition", "family", "metric", "variant", "ability", "length", "depth"], nulls_last=False)
+    out = out.sort(["system", "condition", "family", "metric", "variant", "ability", "length", "depth", "bin"], nulls_last=False)
     out = out.select(schemas.AGGREGATES.names)
     return schemas.conform(out.to_arrow(), schemas.AGGREGATES, "aggregates")

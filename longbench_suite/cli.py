@@ -64,12 +64,121 @@ def generate(
     from .generate import generate_dataset
 
     manifest = generate_dataset(family, output, variant, param, seed, tokenizer, config, overwrite)
+    _report_dataset(output, manifest)
+
+
+build_app = typer.Typer(help="Build curated datasets from texts.", no_args_is_help=True)
+import_app = typer.Typer(help="Import published benchmark files as datasets.", no_args_is_help=True)
+export_app = typer.Typer(help="Write datasets in a benchmark's published file layout.", no_args_is_help=True)
+app.add_typer(build_app, name="build")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+
+
+@build_app.command("book-sort")
+def build_book_sort(
+    output: Path = typer.Option(..., "--output", "-o", help="Dataset directory to create."),
+    text: List[Path] = typer.Option([], "--text", help="A plain-text book (Gutenberg boilerplate, front matter and headings are stripped); repeat for several."),
+    dataset: Optional[str] = typer.Option(None, help="Books from a `datasets` text column: a parquet/arrow/json(l)/csv file, a save_to_disk dir, or a hub name."),
+    column: str = typer.Option("text", help="The dataset's text column."),
+    title_column: Optional[str] = typer.Option(None, help="The dataset's title column (default: NAME #row)."),
+    dataset_split: str = typer.Option("train", help="Split of a hub dataset."),
+    variant: List[str] = typer.Option([], "--variant", "-v", help="Segment lengths as variants: ls20, ls50 (default), any lsN."),
+    param: List[str] = typer.Option([], "--param", "-p", help="sort parameter key=value, e.g. -p lengths=250,1000 -p excerpts=100 (see `lbs tasks sort`)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (default 0)."),
+    tokenizer: Optional[str] = typer.Option(None, help="Tokenizer for n_tokens and for -p unit=tokens (default approx)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing dataset directory."),
+) -> None:
+    """Book-SORT from your texts: excerpts, segment pairs in four distance bins, counterbalanced A/B."""
+    from data_builders.book_sort import books_from_dataset, books_from_files
+
+    from .generate import generate_dataset
+
+    if not text and not dataset:
+        raise UserError("give at least one --text FILE or a --dataset")
+    from . import io
+
+    io.prepare_output_dir(output, overwrite, marker="manifest.json")  # before reading any book
+    books = books_from_files(text) + (books_from_dataset(dataset, column, title_column, dataset_split) if dataset else [])
+    manifest = generate_dataset("sort", output, variant, param, seed, tokenizer, None, overwrite, books=books)
+    _report_dataset(output, manifest)
+
+
+@import_app.command("book-sort")
+def import_book_sort(
+    source: Path = typer.Argument(..., help="Directory with Book-SORT's books_*.csv, excerpts_*.csv, segments_*.csv."),
+    output: Path = typer.Option(..., "--output", "-o", help="Dataset directory to create."),
+    prompt: str = typer.Option("default", help="Prompt template (see tasks/templates/sort.toml) or a .toml file."),
+    split: str = typer.Option("all", help="all (lossless), test (excerpts 0-99) or heldout."),
+    max_new_tokens: int = typer.Option(8, help="Answer budget per probe."),
+    overwrite: bool = typer.Option(False, help="Replace an existing dataset directory."),
+) -> None:
+    """Import the published Book-SORT files losslessly: books become episodes, segment pairs probes."""
+    from data_builders.book_sort_official import import_official
+
+    from . import io
+
+    if split not in ("all", "test", "heldout"):
+        raise UserError("--split must be all, test or heldout")
+    if max_new_tokens < 1:
+        raise UserError("--max-new-tokens must be at least 1")
+    io.prepare_output_dir(output, overwrite, marker="manifest.json")
+    episodes, probes, extra = import_official(source, prompt, split, max_new_tokens)
+    manifest = {
+        "family": "sort",
+        "variants": sorted(set(probes.column("variant").to_pylist())),
+        "params": {"prompt": prompt, "split": split, "max_new_tokens": max_new_tokens, "unit": "words"},
+        "seed": None,
+        "generator_version": "import:book-sort",
+        "tokenizer": None,
+        "suite_version": __version__,
+        **extra,
+    }
+    manifest = io.write_dataset(output, episodes, probes, manifest, overwrite=overwrite)
+    _report_dataset(output, manifest)
+    if extra["in_memory"].startswith("nothing"):
+        err.print("note: the books file has no text column, so in-memory runs have no book to ingest", highlight=False)
+
+
+@export_app.command("book-sort")
+def export_book_sort(
+    data: Path = typer.Argument(..., help="A sort dataset directory (generated, built or imported)."),
+    output: Path = typer.Option(..., "--output", "-o", help="New directory for books*.csv, excerpts_*.csv, segments_*.csv."),
+) -> None:
+    """Write a sort dataset in Book-SORT's CSV layout (an import round-trips to the same rows)."""
+    from data_builders.book_sort_official import export_official, write_official
+
+    from . import io
+
+    ds = io.Dataset(data)
+    if ds.manifest.get("family") != "sort":
+        raise UserError(f"{data} is a {ds.manifest.get('family')} dataset, not sort")
+    groups = export_official(ds.episodes, ds.probes, ds.manifest)
+    with io.staged_dir(output) as stage:  # a new or empty directory: nothing of the user's is replaced
+        written = write_official(groups, stage)
+    err.print(f"wrote {len(written)} files to {output}", highlight=False)
+
+
+def _report_dataset(output: Path, manifest: dict) -> None:
     counts = manifest["counts"]
     err.print(
-        f"wrote {output}: {counts['episodes']} episodes, {counts['probes']} probes "
-        f"in {manifest['generation_s']:.2f}s ({manifest['content_hash'][:19]})",
+        f"wrote {output}: {counts['episodes']} episodes, {counts['probes']} probes"
+        + (f" in {manifest['generation_s']:.2f}s" if "generation_s" in manifest else "")
+        + f" ({manifest['content_hash'][:19]})",
         highlight=False,
     )
+    if manifest["family"] == "sort":  # books too short for a setting are skipped, as the paper did: say so
+        import json
+
+        import pyarrow.parquet as pq
+
+        for meta in pq.read_table(output / "episodes.parquet", columns=["meta"]).column("meta").to_pylist():
+            meta = json.loads(meta or "{}")
+            for s in meta.get("skipped", []):
+                err.print(
+                    f"note: {meta['title']!r} skipped for L_E={s['excerpt_len']}, L_S={s['segment_len']}: {s['reason']}",
+                    highlight=False, markup=False,
+                )
 
 
 @app.command()

@@ -1,8 +1,13 @@
 """`lbs demo`: the main job on a fresh machine, end to end in a few minutes on 2 CPU cores.
 
-A small needle grid sized for the embedded model's 2,048-token window, run on the embedded model
-(in context), the same model with no context (the floor), the oracle (the ceiling) and random
-(chance), then one report. The model is served once and shared by both of its runs.
+Two small datasets sized for the embedded model's 2,048-token window, then one report:
+- needle: the embedded model in context, the same model with no context (the floor), the oracle
+  (the ceiling) and random (chance);
+- SORT on a generated narrative (never seen in pre-training): the embedded model in its three
+  conditions (in-context, in-memory, no-context) scored by first-token log-probabilities as the
+  paper scores, plus oracle and random. A plain LLM keeps nothing between requests, so its in-memory
+  score is its no-context score: the gap a memory system has to close.
+The model is served once and shared by all of its runs.
 """
 
 from __future__ import annotations
@@ -19,29 +24,49 @@ from .report import heatmaps, load_aggregates, print_table
 # +-2% length tolerance and the 32-token answer budget (needle answers are one number).
 DEMO_PARAMS = ["lengths=512,1k,1536", "depths=0,50,100", "samples=1", "max_new_tokens=32"]
 DEMO_VARIANTS = ["single_1", "single_2", "multikey_1"]
+# 250- and 1000-word excerpts (~530 and ~1,700 prompt tokens with this tokenizer), 4 excerpts x 4
+# distance bins each, 20-word segments: 32 probes per condition.
+SORT_PARAMS = ["lengths=250,1000", "books=1", "book_words=4000", "excerpts=4", "heldout=0"]
+SORT_VARIANTS = ["ls20"]
 
 
 def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
     from runners.local import RunConfig, run
     from runners.vllm_server import serve_model
 
+    from .protocol import Condition
+
     workdir = Path(workdir)
-    data = workdir / "data" / "needle"
     t0 = time.monotonic()
-    # Regenerated every time (under a second): an earlier demo's data may have other parameters.
-    m = generate_dataset("needle", data, DEMO_VARIANTS, DEMO_PARAMS, seed=0, tokenizer="embedded", overwrite=True)
-    console.print(f"generated {m['counts']['probes']} needle probes in {m['generation_s']:.1f}s -> {data}")
+    # Regenerated every time (about a second): an earlier demo's data may have other parameters.
+    datasets = {
+        "needle": generate_dataset("needle", workdir / "data" / "needle", DEMO_VARIANTS, DEMO_PARAMS, seed=0, tokenizer="embedded", overwrite=True),
+        "sort": generate_dataset("sort", workdir / "data" / "sort", SORT_VARIANTS, SORT_PARAMS, seed=0, tokenizer="embedded", overwrite=True),
+    }
+    for name, m in datasets.items():
+        console.print(f"generated {m['counts']['probes']} {name} probes in {m['generation_s']:.1f}s -> {workdir / 'data' / name}")
     runs: list[Path] = []
     workdir.mkdir(parents=True, exist_ok=True)
     with serve_model("embedded", log_path=workdir / "vllm.log") as server:
         console.print(f"embedded model served by vLLM at {server.base_url}")
         endpoint = f"base_url={server.base_url}"
-        systems = [("embedded", f"embedded,{endpoint}"), ("no-context", f"no-context:embedded,{endpoint}")]
-        systems += [("oracle", "oracle"), ("random", "random")]
-        for label, spec in systems:
-            out = workdir / "runs" / label
-            manifest = run(RunConfig(dataset=data, system=spec, out=out, concurrency=concurrency, overwrite=True))
-            console.print(f"{label}: {manifest['status']} in {manifest['timings']['execute_s']:.1f}s -> {out}")
+        plan = [  # (family, label, system spec, condition)
+            ("needle", "embedded", f"embedded,{endpoint}", Condition.IN_CONTEXT),
+            ("needle", "no-context", f"no-context:embedded,{endpoint}", Condition.IN_CONTEXT),
+            ("needle", "oracle", "oracle", Condition.IN_CONTEXT),
+            ("needle", "random", "random", Condition.IN_CONTEXT),
+            ("sort", "embedded-in-context", f"embedded,{endpoint},logprobs=1", Condition.IN_CONTEXT),
+            ("sort", "embedded-in-memory", f"embedded,{endpoint},logprobs=1", Condition.IN_MEMORY),
+            ("sort", "embedded-no-context", f"embedded,{endpoint},logprobs=1", Condition.NO_CONTEXT),
+            ("sort", "oracle", "oracle", Condition.IN_CONTEXT),
+            ("sort", "random", "random", Condition.IN_CONTEXT),
+        ]
+        for family, label, spec, condition in plan:
+            out = workdir / "runs" / family / label
+            cfg = RunConfig(dataset=workdir / "data" / family, system=spec, out=out, condition=condition,
+                            concurrency=concurrency, overwrite=True)
+            manifest = run(cfg)
+            console.print(f"{family} {label}: {manifest['status']} in {manifest['timings']['execute_s']:.1f}s -> {out}")
             runs.append(out)
     agg = load_aggregates(runs)
     print_table(agg, console)

@@ -46,7 +46,9 @@ def generate_dataset(
     tokenizer: str | None = None,
     config: Path | None = None,
     overwrite: bool = False,
+    books: list | None = None,
 ) -> dict:
+    """`books` (data_builders.book_sort.Book) replace a family's own texts: `lbs build book-sort`."""
     cfg = load_config(config)
     family = task_family(family_name)
     chosen = family.check_variants(variants or cfg.get("variants"))
@@ -56,7 +58,10 @@ def generate_dataset(
     io.prepare_output_dir(Path(out), overwrite, marker="manifest.json")  # fail before the (possibly long) generation
     tok = load_tokenizer(tok_name) if family.uses_tokenizer else None
     t0 = time.monotonic()
-    episodes, probes = family.generate(chosen, params, seed, tok)
+    if books is None:
+        episodes, probes = family.generate(chosen, params, seed, tok)
+    else:
+        episodes, probes = family.build(books, chosen, params, seed, tok)
     elapsed = time.monotonic() - t0
     manifest = {
         "family": family.name,
@@ -67,6 +72,8 @@ def generate_dataset(
         "tokenizer": tok.name if tok else None,
         "suite_version": __version__,
     }
+    if books is not None:  # what was read, by name and content hash (never a local path)
+        manifest["sources"] = [{"source": b.source, "title": b.title, "sha256": b.key, "words": b.n_words} for b in books]
     manifest = io.write_dataset(Path(out), episodes, probes, manifest, overwrite=overwrite)
     manifest["generation_s"] = round(elapsed, 3)  # reported, not stored: timing is not content
     return manifest

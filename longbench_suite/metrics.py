@@ -38,10 +38,65 @@ def exact_match(output: str, gold: Sequence[str]) -> float:
     return 1.0 if any(pred == g.strip().lower() for g in gold) else 0.0
 
 
+# --- multiple choice (SORT's A/B) ----------------------------------------------------------------
+
+DEFAULT_LABELS = ("A", "B", "C", "D")
+# After these words a lone capital "A" is still an answer ("A is first", "A or B"), not the article.
+_NOT_ARTICLE = {"is", "was", "appeared", "appears", "came", "comes", "occurred", "occurs", "happened", "precedes",
+                "preceded", "or", "and"}
+_NEXT_WORD = re.compile(r"[ \t]+([a-z]+)")
+_KEYWORD = re.compile(r"(?i:answer|fragment|segment|option|choice|passage|letter)\s*(?i:is|was|would be)?\s*[:\-]?\s*[(\[*\"'`]*\s*$")
+
+
+def parse_choice(output: str, labels: Sequence[str] = DEFAULT_LABELS) -> str | None:
+    """The label an answer names ("A"), or None when it names none or is ambiguous (invalid).
+    Evidence, strongest first: the answer opens with a label ("B", "(A)", "**B**."); a label right
+    after "answer", "fragment", "segment", "option" ...; else the one label that stands alone in it.
+    "A quiet night" (the article) and "A or B" (a list) name nothing."""
+    text = ruler_postprocess(output)
+    if not text or not labels:
+        return None
+    alt = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
+    found = []  # (label, start) of labels that are not the article
+    for m in re.finditer(rf"(?<![\w])({alt})(?![\w])", text):
+        nxt = _NEXT_WORD.match(text, m.end())
+        if m.group(1) == "A" and nxt and nxt.group(1) not in _NOT_ARTICLE:
+            continue
+        found.append((m.group(1), m.start(), m.end()))
+    listed = re.compile(rf"\s*(?:or|and|/|,)\s*[(\[*\"'`]*(?:{alt})(?![\w])")
+    for label, a, b in found:
+        if listed.match(text, b):
+            continue
+        if not re.search(r"\w", text[:a]) or _KEYWORD.search(text[:a]):
+            return label
+    distinct = {label for label, _, _ in found}
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def choice_accuracy(output: str, gold: Sequence[str], labels: Sequence[str] = DEFAULT_LABELS) -> float:
+    """1 when the parsed choice is the gold label; an unparseable answer scores 0 (and is counted
+    as invalid by the family's scorer, so it never hides among wrong answers)."""
+    return 1.0 if parse_choice(output, labels) in set(gold) else 0.0
+
+
+def choice_from_logprobs(logprobs: dict[str, float] | None, labels: Sequence[str]) -> str | None:
+    """The label with the highest first-token log-probability (SORT's scoring); None when the system
+    gave none of them. A label missing from the returned top log-probs counts as -inf."""
+    if not logprobs:
+        return None
+    scored = [(logprobs[label], label) for label in labels if label in logprobs and logprobs[label] == logprobs[label]]
+    if not scored:
+        return None
+    best = max(lp for lp, _ in scored)
+    tied = [label for lp, label in scored if lp == best]
+    return tied[0] if len(tied) == 1 else None  # an exact tie names nothing
+
+
 METRICS: dict[str, Callable[[str, Sequence[str]], float]] = {
     "string_match_all": string_match_all,
     "string_match_part": string_match_part,
     "exact_match": exact_match,
+    "choice_accuracy": choice_accuracy,
 }
 
 

@@ -1,4 +1,4 @@
-"""Reports: a rich table of a run's aggregates and a depth x length heatmap per system."""
+"""Reports: a rich table of a run's aggregates and a depth (or bin) x length heatmap per system."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from . import io, schemas
 
 
 def load_aggregates(runs: list[Path]) -> pl.DataFrame:
-    """Aggregates of several runs. Runs that share a system label and condition (two temperatures of
+    """Aggregates of several runs. Runs that share a system label, condition and family (two temperatures of
     one model, say) are told apart by their directory name: "embedded [t0.7]"."""
     frames = []
     for run in runs:
@@ -24,7 +24,7 @@ def load_aggregates(runs: list[Path]) -> pl.DataFrame:
     if not frames:
         return pl.from_arrow(schemas.empty(schemas.AGGREGATES)).with_columns(pl.lit(None, pl.String).alias("run"))
     agg = pl.concat(frames)
-    shared = pl.col("run").n_unique().over(["system", "condition"]) > 1
+    shared = pl.col("run").n_unique().over(["system", "condition", "family"]) > 1
     return agg.with_columns(
         pl.when(shared).then(pl.format("{} [{}]", pl.col("system"), pl.col("run"))).otherwise(pl.col("system")).alias("system")
     )
@@ -36,12 +36,19 @@ def _primary(agg: pl.DataFrame) -> pl.DataFrame:
 
 
 def print_table(agg: pl.DataFrame, console: Console) -> None:
-    """Rows: system x condition x family x variant; columns: lengths and the overall mean (x100, RULER style)."""
+    """One table per family (their lengths differ in kind: tokens, words). Rows: system x condition x
+    variant; columns: lengths and the overall mean (x100, RULER style)."""
     agg = _primary(agg)
-    cells = agg.filter(pl.col("length").is_not_null() & pl.col("depth").is_null() & pl.col("ability").is_null())
-    overall = agg.filter(pl.col("length").is_null() & pl.col("depth").is_null() & pl.col("ability").is_null())
+    for family in sorted(agg.get_column("family").unique().to_list()) or [None]:
+        _family_table(agg if family is None else agg.filter(pl.col("family") == family), family, console)
+
+
+def _family_table(agg: pl.DataFrame, family: str | None, console: Console) -> None:
+    marginal = pl.col("depth").is_null() & pl.col("bin").is_null() & pl.col("ability").is_null()
+    cells = agg.filter(pl.col("length").is_not_null() & marginal)
+    overall = agg.filter(pl.col("length").is_null() & marginal)
     lengths = sorted(cells.get_column("length").unique().to_list())
-    table = Table(title="Scores (x100; overall with 95% CI)")
+    table = Table(title=f"{escape(family or '')} scores (x100; overall with 95% CI)".strip())
     for col in ("system", "condition", "family", "variant"):
         table.add_column(col)
     for length in lengths:
@@ -71,41 +78,49 @@ def _fmt_len(n: int) -> str:
     return f"{n // 1024}k" if n % 1024 == 0 else str(n)
 
 
+# The rows of a family's heatmap: needle depth, or a family's own bin (SORT's distance bin).
+_ROW_AXES = (("depth", "needle depth", lambda d: f"{d:g}%"), ("bin", "bin (SORT: distance, 1 = nearest)", str))
+
+
 def heatmaps(agg: pl.DataFrame, out_dir: Path) -> list[Path]:
-    """One PNG per system x condition x family: mean score by depth (rows) and length (columns)."""
+    """One PNG per system x condition x family: mean score by depth or bin (rows) and length (columns)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    agg = _primary(agg)
-    grid = agg.filter(
-        pl.col("variant").is_null() & pl.col("ability").is_null() & pl.col("length").is_not_null() & pl.col("depth").is_not_null()
-    )
+    agg = _primary(agg).filter(pl.col("variant").is_null() & pl.col("ability").is_null() & pl.col("length").is_not_null())
     written = []
-    for (system, condition, family), part in grid.group_by(["system", "condition", "family"], maintain_order=True):
-        lengths = sorted(part.get_column("length").unique().to_list())
-        depths = sorted(part.get_column("depth").unique().to_list())
-        values = {(r["depth"], r["length"]): r["mean"] for r in part.iter_rows(named=True)}
-        matrix = [[values.get((d, l), float("nan")) for l in lengths] for d in depths]
-        fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(lengths), 1.0 + 0.45 * len(depths)))
-        im = ax.imshow(matrix, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
-        ax.set_xticks(range(len(lengths)), [_fmt_len(l) for l in lengths])
-        ax.set_yticks(range(len(depths)), [f"{d:g}%" for d in depths])
-        ax.set_xlabel("context length (tokens)")
-        ax.set_ylabel("needle depth")
-        ax.set_title(f"{family}: {system} ({condition})", fontsize=9)
-        for i, row in enumerate(matrix):
-            for j, v in enumerate(row):
-                if v == v:
-                    ax.text(j, i, f"{v * 100:.0f}", ha="center", va="center", fontsize=7)
-        fig.colorbar(im, ax=ax, fraction=0.046)
-        fig.tight_layout()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"heatmap-{family}-{system}-{condition}") + ".png"
-        path = out_dir / name
-        with io.atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=110)
-        plt.close(fig)
-        written.append(path)
+    for axis, axis_label, fmt in _ROW_AXES:
+        other = next(a for a, _, _ in _ROW_AXES if a != axis)
+        grid = agg.filter(pl.col(axis).is_not_null() & pl.col(other).is_null())
+        for (system, condition, family), part in grid.group_by(["system", "condition", "family"], maintain_order=True):
+            written.append(_heatmap(plt, part, axis, axis_label, fmt, f"{family}: {system} ({condition})", out_dir,
+                                    f"heatmap-{family}-{system}-{condition}"))
     return written
+
+
+def _heatmap(plt, part: pl.DataFrame, axis: str, axis_label: str, fmt, title: str, out_dir: Path, stem: str) -> Path:
+    lengths = sorted(part.get_column("length").unique().to_list())
+    rows = sorted(part.get_column(axis).unique().to_list())
+    values = {(r[axis], r["length"]): r["mean"] for r in part.iter_rows(named=True)}
+    matrix = [[values.get((d, l), float("nan")) for l in lengths] for d in rows]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(lengths), 1.0 + 0.45 * len(rows)))
+    im = ax.imshow(matrix, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+    ax.set_xticks(range(len(lengths)), [_fmt_len(l) for l in lengths])
+    ax.set_yticks(range(len(rows)), [fmt(d) for d in rows])
+    ax.set_xlabel("context length")
+    ax.set_ylabel(axis_label)
+    ax.set_title(title, fontsize=9)
+    for i, row in enumerate(matrix):
+        for j, v in enumerate(row):
+            if v == v:
+                ax.text(j, i, f"{v * 100:.0f}", ha="center", va="center", fontsize=7)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / ("".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) + ".png")
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path

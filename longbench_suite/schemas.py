@@ -37,6 +37,7 @@ PROBES = pa.schema(
         ("ability", pa.string()),
         ("length", pa.int64()),
         ("depth", pa.float64()),  # percent of the context before the evidence; null when meaningless
+        ("bin", pa.string()),  # a family's own group within a length (SORT's distance bin); null when none
         ("question", pa.string()),
         ("answer_prefix", pa.string()),  # completion cue appended after the question
         ("gold", pa.list_(pa.string())),
@@ -90,6 +91,7 @@ AGGREGATES = pa.schema(
         ("ability", pa.string()),
         ("length", pa.int64()),
         ("depth", pa.float64()),
+        ("bin", pa.string()),
         ("metric", pa.string()),
         ("primary", pa.bool_()),  # the probes' own metric (the headline), vs secondary metrics
         ("n", pa.int64()),

@@ -23,7 +23,8 @@ def score_predictions(predictions: pa.Table, probes: pa.Table, family_name: str)
         if pred["error"]:  # every metric the family reports, so secondary means are not inflated
             values = dict.fromkeys(family.score("", row), 0.0)
         else:
-            values = family.score(pred["output"] or "", row)
+            logprobs = {c["choice"]: c["logprob"] for c in pred["choice_logprobs"] or []} or None
+            values = family.score(pred["output"] or "", row, logprobs)
         for metric, value in values.items():
             out.add(
                 run_id=pred["run_id"], system=pred["system"], condition=pred["condition"],

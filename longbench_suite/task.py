@@ -135,8 +135,9 @@ class TaskFamily(abc.ABC):
             meta=json.loads(row["meta"] or "{}"),
         )
 
-    def score(self, output: str, row: dict) -> dict[str, float]:
-        """Metric name -> value in [0, 1] for one probe; the probe's primary metric comes first."""
+    def score(self, output: str, row: dict, choice_logprobs: dict[str, float] | None = None) -> dict[str, float]:
+        """Metric name -> value in [0, 1] for one probe; the probe's primary metric comes first.
+        `choice_logprobs` (choice -> log-probability of it as the first answer token) when the system gave them."""
         return {row["metric"]: metrics.METRICS[row["metric"]](output, row["gold"] or [])}
 
     def probe(self, row: dict, episode: Episode, condition: Condition) -> Probe:

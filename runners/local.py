@@ -174,8 +174,8 @@ async def _execute(
                 row = item
                 episode = episodes[row["episode_id"]]
                 probe = family.probe(row, episode, condition)
-                if not system.privileged:  # only baselines may see the answers
-                    probe = replace(probe, gold=None, choices=probe.choices if family.choices_visible else None)
+                if not system.privileged:  # only baselines may see the answers (meta can name them too)
+                    probe = replace(probe, gold=None, choices=probe.choices if family.choices_visible else None, meta={})
                 started = time.monotonic()
                 error = None
                 try:
@@ -195,7 +195,8 @@ async def _execute(
                 eid = row["episode_id"]
                 remaining[eid] -= 1
                 if remaining[eid] == 0:
-                    await system.release(episodes.pop(eid))
+                    released = episodes.pop(eid)
+                    await system.release(released if system.privileged else replace(released, meta={}))
                     finished.pop(eid).set()
 
         async def produce() -> None:
@@ -206,8 +207,8 @@ async def _execute(
                 try:
                     if not concurrent:
                         await system.reset()
-                    if condition is not Condition.NO_CONTEXT:
-                        await system.ingest(episode)
+                    if condition is not Condition.NO_CONTEXT:  # meta holds generator facts (needle values)
+                        await system.ingest(episode if system.privileged else replace(episode, meta={}))
                 except Exception as e:  # the episode's probes are recorded as failed, the run goes on
                     error = "ingest failed: " + _one_line(e)
                     for row in rows:

@@ -526,12 +526,12 @@ class NeedleFamily(TaskFamily):
         )
         cols.probes.add(
             probe_id=eid + "/q", episode_id=eid, family=self.name, variant=variant, ability=spec.ability,
-            length=length, depth=depth, question=question, answer_prefix=answer_prefix, gold=gold,
+            length=length, depth=depth, bin=None, question=question, answer_prefix=answer_prefix, gold=gold,
             choices=choices, metric=METRIC, chance=metrics.chance_of(METRIC, choices, gold),
             max_new_tokens=p.max_new_tokens, meta=json.dumps(probe_meta),
         )
 
-    def score(self, output: str, row: dict) -> dict[str, float]:
+    def score(self, output: str, row: dict, choice_logprobs: dict[str, float] | None = None) -> dict[str, float]:
         """RULER niah: string_match_all (primary, first), and string_match_part."""
         gold = row.get("gold") or []
         return {

@@ -14,7 +14,7 @@ def _tables(values, lengths, depths, variants):
     probes = pa.table(
         {
             "probe_id": ids, "episode_id": ids, "family": ["needle"] * n, "variant": variants,
-            "ability": ["retrieval"] * n, "length": lengths, "depth": depths, "question": [""] * n,
+            "ability": ["retrieval"] * n, "length": lengths, "depth": depths, "bin": [None] * n, "question": [""] * n,
             "answer_prefix": [""] * n, "gold": [["x"]] * n, "choices": [["x"]] * n,
             "metric": ["string_match_all"] * n, "chance": [0.1] * n, "max_new_tokens": [8] * n, "meta": ["{}"] * n,
         }

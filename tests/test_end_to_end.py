@@ -96,3 +96,36 @@ def test_lbs_serve_for_other_tools(needle_small, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_sort_logprob_and_parse_scoring_agree_on_the_embedded_model(embedded_server, tmp_path):
+    """SORT's paper scoring (argmax of first-token log P("A") vs log P("B")) and the text parse must
+    name the same letter whenever the greedy answer starts with a letter; in-memory sends no excerpt."""
+    from longbench_suite.generate import generate_dataset
+    from longbench_suite.metrics import choice_from_logprobs, parse_choice
+
+    data = tmp_path / "sort"
+    params = ["lengths=250", "books=1", "book_words=3000", "excerpts=4", "heldout=0"]
+    generate_dataset("sort", data, ["ls20"], params, seed=0, tokenizer="embedded")
+    spec = f"embedded,base_url={embedded_server.base_url},logprobs=1"
+    runs = {}
+    for condition in ("in-context", "in-memory"):
+        res = lbs("run", data, "-s", spec, "-o", tmp_path / condition, "--condition", condition, "--no-cache")
+        assert res.returncode == 0, res.stderr
+        runs[condition] = pl.read_parquet(tmp_path / condition / "predictions.parquet")
+    preds = runs["in-context"]
+    assert preds.height == 16 and preds.get_column("error").null_count() == 16
+    agree = valid = 0
+    for row in preds.iter_rows(named=True):
+        logprobs = {c["choice"]: c["logprob"] for c in row["choice_logprobs"] or []}
+        assert set(logprobs) == {"A", "B"}, row  # both letters are among the first token's top log-probs
+        by_lp, parsed = choice_from_logprobs(logprobs, ["A", "B"]), parse_choice(row["output"], ["A", "B"])
+        if parsed is not None and row["output"].strip()[:1] in ("A", "B"):
+            valid += 1
+            agree += by_lp == parsed
+    assert valid >= 12 and agree == valid, (valid, agree)
+    scores = pl.read_parquet(tmp_path / "in-context" / "scores.parquet").pivot("metric", index="probe_id", values="value")
+    assert scores.filter(pl.col("invalid") == 0).height >= 12
+    # in-memory: the book was ingested (a plain LLM keeps nothing) and the prompt holds no excerpt
+    ic, im = preds.get_column("prompt_tokens").min(), runs["in-memory"].get_column("prompt_tokens").max()
+    assert im < ic - 250, (im, ic)

@@ -188,11 +188,14 @@ def test_systems_under_test_never_see_answers(grid, tmp_path):
     from longbench_suite import registry
     from longbench_suite.protocol import Answer, MemorySystem
 
-    seen = []
+    seen, ingested = [], []
 
     class Spy(MemorySystem):
         name = "spy"
         concurrent_episodes = True
+
+        async def ingest(self, episode):
+            ingested.append(episode)
 
         async def answer(self, probe):
             seen.append(probe)
@@ -204,7 +207,9 @@ def test_systems_under_test_never_see_answers(grid, tmp_path):
     finally:
         registry.system_factories().pop("spy")
     assert len(seen) == 20
-    assert all(p.gold is None and p.choices is None and p.context for p in seen)
+    assert all(p.gold is None and p.choices is None and p.context and not p.meta for p in seen)
+    # the episode's meta names every needle's value: a system ingests the text only
+    assert ingested and all(e.text and not e.meta for e in ingested)
 
 
 def test_stateful_memory_sees_reset_ingest_answer_in_order(grid, tmp_path):
