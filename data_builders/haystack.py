@@ -460,7 +460,12 @@ def essay_haystack(counter: TokenCounter, seed: int, min_tokens: int = 0) -> Hay
 # A sentence ends at . ! or ? (optionally followed by a closing quote or bracket), then whitespace,
 # then what can start a sentence; a split right after a common abbreviation is undone.
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'\u201d\u2019)\]]))\s+(?=[A-Z0-9\"'\u201c\u2018(\[])")
-_ABBREVIATION = re.compile(r"(?:^|\s)(?:Mr|Mrs|Ms|Dr|Prof|St|Sr|Jr|Mt|No|vs|etc|e\.g|i\.e|[A-Z])\.$")
+# Titles, initials, roman numerals and the references of older and scientific books ("Fig. 3",
+# "Prop. II", "Obs. 5"): a split after one of these is undone.
+_ABBREVIATION = re.compile(
+    r"(?:^|\s)(?:Mr|Mrs|Ms|Messrs|Dr|Prof|Rev|Hon|Capt|Col|Gen|Lt|Lieut|Sergt|Maj|Gov|Esq|St|Sr|Jr|Mt|No|Nos|vs|etc|viz|cf|ibid|"
+    r"e\.g|i\.e|Fig|Figs|Obs|Prop|Props|Sect|Ch|Chap|Vol|Vols|Art|Qu|Degr|Deg|deg|pp|[A-Z]|[IVXL]{2,5})\.$"
+)
 _PARAGRAPH = re.compile(r"\n\s*\n")
 # Very long "sentences" (text without punctuation) are cut so windows stay finely sized.
 _MAX_WORDS = 60

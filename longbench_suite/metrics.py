@@ -43,7 +43,7 @@ def exact_match(output: str, gold: Sequence[str]) -> float:
 DEFAULT_LABELS = ("A", "B", "C", "D")
 # After these words a lone capital "A" is still an answer ("A is first", "A or B"), not the article.
 _NOT_ARTICLE = {"is", "was", "appeared", "appears", "came", "comes", "occurred", "occurs", "happened", "precedes",
-                "preceded", "or", "and"}
+                "preceded", "or", "and", "first", "before", "then", "over", "earlier", "later", "after", "last"}
 _NEXT_WORD = re.compile(r"[ \t]+([a-z]+)")
 _KEYWORD = re.compile(r"(?i:answer|fragment|segment|option|choice|passage|letter)\s*(?i:is|was|would be)?\s*[:\-]?\s*[(\[*\"'`]*\s*$")
 
@@ -57,10 +57,12 @@ def parse_choice(output: str, labels: Sequence[str] = DEFAULT_LABELS) -> str | N
     if not text or not labels:
         return None
     alt = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
-    found = []  # (label, start) of labels that are not the article
+    found = []  # (label, start, end) of labels that are not the article
+    article_seen = False  # an "A" read as the article might still be an answer: never fall back past it
     for m in re.finditer(rf"(?<![\w])({alt})(?![\w])", text):
         nxt = _NEXT_WORD.match(text, m.end())
         if m.group(1) == "A" and nxt and nxt.group(1) not in _NOT_ARTICLE:
+            article_seen = True
             continue
         found.append((m.group(1), m.start(), m.end()))
     listed = re.compile(rf"\s*(?:or|and|/|,)\s*[(\[*\"'`]*(?:{alt})(?![\w])")
@@ -70,6 +72,8 @@ def parse_choice(output: str, labels: Sequence[str] = DEFAULT_LABELS) -> str | N
         if not re.search(r"\w", text[:a]) or _KEYWORD.search(text[:a]):
             return label
     distinct = {label for label, _, _ in found}
+    if article_seen and distinct - {"A"}:  # "A beats B": rather invalid than the other letter
+        return None
     return distinct.pop() if len(distinct) == 1 else None
 
 
