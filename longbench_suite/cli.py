@@ -238,7 +238,7 @@ def report(
     runs: List[Path] = typer.Argument(..., help="Run directories."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where heatmaps go (default: the run dir, or ./report)."),
 ) -> None:
-    """Print a table of scores and write a depth x length heatmap per system."""
+    """Print a table of scores per family and write a depth (or bin) x length heatmap per system."""
     from . import io
     from .report import heatmaps, load_aggregates, print_table
 
@@ -267,7 +267,7 @@ def demo(
     workdir: Path = typer.Option(Path("lbs-demo"), help="Where the demo writes its dataset, runs and heatmaps."),
     concurrency: int = typer.Option(4, help="Probes in flight at once."),
 ) -> None:
-    """The main job: a small needle grid run on the embedded model and the three baselines, then a report."""
+    """The main job: small needle and SORT sets run on the embedded model and the baselines, then a report."""
     from .demo import run_demo
 
     run_demo(workdir, concurrency, console)
