@@ -15,8 +15,9 @@ The protocol, as the paper built Book-SORT:
 A book too short for an (L_E, L_S) setting is skipped for it, as the paper skipped short books for the
 extended lengths; the skip is reported.
 
-Lengths may be counted in tokens instead of words: a word's count is the count of " word" with the
-dataset's tokenizer, counted once per book and summed with prefix sums (like the needle haystacks).
+Lengths may be counted in tokens instead of words: a word's count is the count of the word with the
+whitespace before it (" word", or a paragraph break and the word) with the dataset's tokenizer,
+counted once per book and summed with prefix sums (like the needle haystacks).
 
 Book-SORT's published CSV files are read and written by data_builders/book_sort_official.py.
 """
@@ -81,8 +82,12 @@ class Book:
             return np.arange(self.n_words + 1, dtype=np.int64)
         if counter is None:
             raise UserError("lengths in tokens need a tokenizer (--tokenizer)")
-        words = [self.text[a:b] for a, b in zip(self.word_start, self.word_end)]
-        counts = np.asarray(counter.count_batch([" " + w for w in words]), dtype=np.int64)
+        # Each word with the whitespace before it (" " or a paragraph break), as it stands in an excerpt.
+        starts = self.word_start.tolist()
+        ends = [starts[0] - 1] + self.word_end[:-1].tolist() if starts else []
+        units = [" " + self.text[a:b] if i == 0 else self.text[e:b] for i, (a, b, e) in
+                 enumerate(zip(starts, self.word_end.tolist(), ends))]
+        counts = np.asarray(counter.count_batch(units), dtype=np.int64)
         return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 

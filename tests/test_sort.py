@@ -439,6 +439,20 @@ def test_lengths_in_tokens():
     assert all(m["excerpt_words"][1] - m["excerpt_words"][0] < r["length"] for r, m in rows)
 
 
+def test_lengths_in_tokens_match_a_real_tokenizer():
+    """With the embedded model's tokenizer, an excerpt of L_E tokens (paragraph breaks included)
+    tokenizes to L_E within 2%: counts are summed per word, never re-tokenized in a loop."""
+    from longbench_suite.tokens import load_tokenizer
+
+    tok = load_tokenizer("embedded")
+    episodes, probes = generate("lengths=250,1000", "books=1", "book_words=6000", "excerpts=10", "heldout=0",
+                                "unit=tokens", variants=["ls20"], tokenizer=tok)
+    text = episodes.to_pylist()[0]["text"]
+    for row, meta in probe_rows(probes):
+        c0, c1 = meta["excerpt_span"]
+        assert abs(tok.count(text[c0:c1]) - row["length"]) <= 0.02 * row["length"], (row["length"], meta)
+
+
 # --- 6. baselines --------------------------------------------------------------------------------
 
 
