@@ -159,6 +159,27 @@ def export_book_sort(
     err.print(f"wrote {len(written)} files to {output}", highlight=False)
 
 
+@export_app.command("joint-recall-tokens")
+def export_joint_recall_tokens(
+    data: Path = typer.Argument(..., help="A joint-recall dataset directory."),
+    output: Path = typer.Option(..., "--output", "-o", help="New directory for tokens.parquet and layout.json."),
+) -> None:
+    """Write joint-recall episodes as integer sequences in the HAX layout (BOS=1, PAD=3, SEP=4, values
+    10-25, keys 26-41, contexts 42-57, padded to 1058) with the mask of positions to predict."""
+    from tasks.joint_recall import LAYOUT, token_sequences
+
+    from . import io
+
+    ds = io.Dataset(data)
+    if ds.manifest.get("family") != "joint-recall":
+        raise UserError(f"{data} is a {ds.manifest.get('family')} dataset, not joint-recall")
+    tokens = token_sequences(ds.episodes)
+    with io.staged_dir(output) as stage:  # a new or empty directory: nothing of the user's is replaced
+        io.write_parquet(tokens, stage / "tokens.parquet")
+        io.write_json({**LAYOUT, "dataset": ds.manifest["content_hash"], "sequences": tokens.num_rows}, stage / "layout.json")
+    err.print(f"wrote {tokens.num_rows} sequences to {output / 'tokens.parquet'}", highlight=False)
+
+
 def _report_dataset(output: Path, manifest: dict) -> None:
     counts = manifest["counts"]
     err.print(

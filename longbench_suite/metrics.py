@@ -38,6 +38,17 @@ def exact_match(output: str, gold: Sequence[str]) -> float:
     return 1.0 if any(pred == g.strip().lower() for g in gold) else 0.0
 
 
+_EDGE_PUNCT = ".,;:!?\"'()[]{}*`"
+
+
+def first_word_match(output: str, gold: Sequence[str]) -> float:
+    """1 when the answer's first word, stripped of punctuation, is a gold value (case-insensitive):
+    for bare-value answers ("7", "7.", "**7**, because ...")."""
+    words = ruler_postprocess(output).split()
+    first = words[0].strip(_EDGE_PUNCT).lower() if words else ""
+    return 1.0 if first and any(first == g.strip().lower() for g in gold) else 0.0
+
+
 # --- multiple choice (SORT's A/B) ----------------------------------------------------------------
 
 DEFAULT_LABELS = ("A", "B", "C", "D")
@@ -101,6 +112,7 @@ METRICS: dict[str, Callable[[str, Sequence[str]], float]] = {
     "string_match_part": string_match_part,
     "exact_match": exact_match,
     "choice_accuracy": choice_accuracy,
+    "first_word_match": first_word_match,
 }
 
 

@@ -23,3 +23,12 @@ def lbs(*args: str, timeout: float = 600, env: dict | None = None) -> subprocess
         [sys.executable, "-m", "longbench_suite.cli", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})},
     )
+
+
+def one_line_error(res: subprocess.CompletedProcess) -> str:
+    """Assert the CLI refused with exit 2 and exactly one `error: ...` line; return that line."""
+    lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
+    assert res.returncode == 2, f"rc={res.returncode} stderr={res.stderr!r}"
+    assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
+    assert "Traceback" not in res.stderr
+    return lines[0]

@@ -129,3 +129,30 @@ def test_sort_logprob_and_parse_scoring_agree_on_the_embedded_model(embedded_ser
     # in-memory: the book was ingested (a plain LLM keeps nothing) and the prompt holds no excerpt
     ic, im = preds.get_column("prompt_tokens").min(), runs["in-memory"].get_column("prompt_tokens").max()
     assert im < ic - 250, (im, ic)
+
+
+def test_joint_recall_runs_on_the_embedded_model(embedded_server, tmp_path):
+    """A small joint-recall grid in the embedded model's own tokens: the listing and filler fill the
+    prompt to the target length, every probe gets a 0/1 score, and no-context sends no listing."""
+    import re
+
+    from longbench_suite.generate import generate_dataset
+
+    data = tmp_path / "jr"
+    params = ["n_ctx=1,4", "n_key=4", "n_queries=4", "samples=2", "lengths=1k"]
+    generate_dataset("joint-recall", data, ["words"], params, seed=0, tokenizer="embedded")
+    spec = f"embedded,base_url={embedded_server.base_url}"
+    res = lbs("run", data, "-s", spec, "-o", tmp_path / "ic", "--no-cache")
+    assert res.returncode == 0, res.stderr
+    preds = pl.read_parquet(tmp_path / "ic" / "predictions.parquet")
+    assert preds.height == 16 and preds.get_column("error").null_count() == 16
+    # prompt + answer budget within 3% of the 1,024-token target (chat template tokens on top)
+    assert preds.get_column("prompt_tokens").min() >= 0.97 * (1024 - 8)
+    assert preds.get_column("output").str.len_chars().min() > 0
+    # The 135M model mostly continues the prefix with prose ("not a specific value, ..."): its score is
+    # whatever it is; the scorer must still give one 0/1 value per probe.
+    scores = pl.read_parquet(tmp_path / "ic" / "scores.parquet").filter(pl.col("metric") == "first_word_match")
+    assert scores.height == 16 and set(scores.get_column("value").to_list()) <= {0.0, 1.0}
+    res = lbs("run", data, "-s", spec, "-o", tmp_path / "nc", "--condition", "no-context", "--no-cache")
+    assert res.returncode == 0, res.stderr
+    assert pl.read_parquet(tmp_path / "nc" / "predictions.parquet").get_column("prompt_tokens").max() < 120

@@ -19,7 +19,7 @@ import pytest
 
 from data_builders.book_sort import bin_edges, book_from_text, books_from_dataset, books_from_files
 from data_builders.narrative import narrative
-from lbs_testutil import lbs
+from lbs_testutil import lbs, one_line_error
 from longbench_suite import io, metrics
 from longbench_suite.generate import generate_dataset
 from longbench_suite.protocol import Condition
@@ -109,14 +109,6 @@ def shown(meta: dict) -> tuple[str, str]:
     if meta["present_seg1_first"]:
         return meta["segment_1"], meta["segment_2"]
     return meta["segment_2"], meta["segment_1"]
-
-
-def one_line_error(res) -> str:
-    lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
-    assert res.returncode == 2, f"rc={res.returncode} stderr={res.stderr!r}"
-    assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
-    assert "Traceback" not in res.stderr
-    return lines[0]
 
 
 def run_dataset(data: Path, system: str, out: Path, **kw) -> dict:
