@@ -172,6 +172,7 @@ def import_official(directory: Path, prompt: str = "default", split: str = "all"
     probes = schemas.TableBuilder(schemas.PROBES)
     # file name -> its rows' keys in order (book_idx for books files, excerpt keys for excerpts files)
     order: dict[str, list[str]] = {g.names["books"]: [r.get("book_idx", "") for r in g.rows["books"]] for g in groups}
+    indexes: dict[str, dict[tuple[str, str], str]] = {}  # excerpts file -> (book_idx, excerpt_idx) -> key
     for g in groups:
         excerpt_len, segment_len = g.lengths()
         ex_name = g.names["excerpts"]
@@ -179,7 +180,7 @@ def import_official(directory: Path, prompt: str = "default", split: str = "all"
         if ex_col is None or not {"book_idx", "excerpt_idx"} <= set(g.columns["excerpts"]):
             raise UserError(f"{ex_name}: needs book_idx, excerpt_idx and an excerpt text column")
         if ex_name not in order:  # a shared excerpts file is imported once
-            order[ex_name] = []
+            order[ex_name], indexes[ex_name] = [], {}
             for i, row in enumerate(g.rows["excerpts"]):
                 book = episodes.get(row["book_idx"])
                 if book is None:
@@ -194,10 +195,8 @@ def import_official(directory: Path, prompt: str = "default", split: str = "all"
                 key = f"{ex_name}#{i}"
                 book["meta"]["excerpts"][key] = entry
                 order[ex_name].append(key)
-        index = {
-            (e["row"]["book_idx"], e["row"]["excerpt_idx"]): k
-            for b in episodes.values() for k, e in b["meta"]["excerpts"].items() if k.startswith(ex_name + "#")
-        }
+                indexes[ex_name][(row["book_idx"], row["excerpt_idx"])] = key
+        index = indexes[ex_name]
 
         for n, seg in enumerate(g.rows["segments"]):
             where = f"{g.names['segments']} row {n + 2}"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -72,13 +73,14 @@ class JointRecallParams:
             raise UserError("filler must be essay or noise")
 
 
-def _pool(variant: str, kind: str) -> list[str]:
-    """Every name a symbol vocabulary has for contexts or keys."""
+@cache
+def _pool(variant: str, kind: str) -> tuple[str, ...]:
+    """Every name a symbol vocabulary has for contexts or keys (built once, sampled per episode)."""
     if variant == "words":
-        return [w.capitalize() for w in word_list("adjectives")] if kind == "context" else list(word_list("nouns"))
+        return tuple(w.capitalize() for w in word_list("adjectives")) if kind == "context" else word_list("nouns")
     if variant == "ids":
-        return [f"C{i:02d}" for i in range(100)] if kind == "context" else [f"k{i:03d}" for i in range(1000)]
-    return [str(i) for i in range(10, 100)] if kind == "context" else [str(i) for i in range(100, 1000)]
+        return tuple(f"C{i:02d}" for i in range(100)) if kind == "context" else tuple(f"k{i:03d}" for i in range(1000))
+    return tuple(map(str, range(10, 100))) if kind == "context" else tuple(map(str, range(100, 1000)))
 
 
 def _check_pools(variants: list[str], params: "JointRecallParams") -> None:
