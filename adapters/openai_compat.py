@@ -251,6 +251,7 @@ class OpenAISystem(MemorySystem):
             prompt_tokens=getattr(usage, "prompt_tokens", None),
             completion_tokens=getattr(usage, "completion_tokens", None),
             latency_s=latency,
+            model=getattr(resp, "model", None),
         )
 
     @staticmethod

@@ -138,24 +138,10 @@ def books_from_files(paths: Sequence[Path]) -> list[Book]:
 def books_from_dataset(name: str, column: str, title_column: str | None = None, split: str = "train") -> list[Book]:
     """Books from a `datasets` text column: a local parquet/arrow/json(l)/csv file, a directory saved with
     `save_to_disk`, or a hub dataset name (needs network the first time)."""
-    import datasets
+    from .sources import load_dataset_source
 
     path = Path(name).expanduser()
-    try:
-        if path.is_dir() and (path / "dataset_info.json").exists():
-            ds = datasets.load_from_disk(str(path))
-            ds = ds[split] if isinstance(ds, datasets.DatasetDict) else ds
-        elif path.is_file():
-            kind = {".parquet": "parquet", ".arrow": "arrow", ".json": "json", ".jsonl": "json", ".csv": "csv"}.get(path.suffix)
-            if kind is None:
-                raise UserError(f"unknown dataset file type {path.suffix!r}: use parquet, arrow, json(l) or csv")
-            ds = datasets.load_dataset(kind, data_files=str(path), split="train")
-        else:
-            ds = datasets.load_dataset(name, split=split)
-    except UserError:
-        raise
-    except Exception as e:  # datasets raises many types for a missing/bad dataset
-        raise UserError(f"cannot load dataset {name!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    ds = load_dataset_source(name, split)
     for col in filter(None, (column, title_column)):
         if col not in ds.column_names:
             raise UserError(f"dataset {name!r} has no column {col!r}; columns: {', '.join(ds.column_names)}")

@@ -6,6 +6,9 @@ Grouping sets, each with system, condition, family and metric:
   (variant, length), (variant)
   (length, depth), (length, bin), (length), ()   across variants: heatmaps, curves, headline
   (ability)                  per ability (LongMemEval types, M4LE abilities)
+  (bin)                      per bin across lengths (LongMemEval: abstention vs answerable)
+Plus, where a family has two or more abilities, ability = "task-averaged": the unweighted mean of
+the per-ability means (LongMemEval's task-averaged accuracy), CI from the per-ability variances.
 A null grouping column in a row means "all values". A probe whose own value of a grouping column is
 null (needle has no bin, SORT no depth) is left out of that grouping set, so it never poses as a marginal.
 """
@@ -28,7 +31,9 @@ GROUPING_SETS: list[tuple[str, ...]] = [
     ("length",),
     (),
     ("ability",),
+    ("bin",),
 ]
+TASK_AVERAGED = "task-averaged"
 _BASE = ("system", "condition", "family", "metric", "primary")
 _OPTIONAL = ("variant", "ability", "length", "depth", "bin")
 
@@ -64,11 +69,33 @@ def aggregate(scores: pa.Table, probes: pa.Table) -> pa.Table:
         lows.append(lo)
         highs.append(hi)
         methods.append(method)
-    out = out.drop("values").with_columns(
+    out = out.with_columns(
         pl.Series("ci_low", lows, dtype=pl.Float64),
         pl.Series("ci_high", highs, dtype=pl.Float64),
         pl.Series("ci_method", methods, dtype=pl.String),
     )
+    out = pl.concat([out.drop("values"), _task_averaged(out)], how="diagonal_relaxed")
     out = out.sort(["system", "condition", "family", "metric", "variant", "ability", "length", "depth", "bin"], nulls_last=False)
     out = out.select(schemas.AGGREGATES.names)
     return schemas.conform(out.to_arrow(), schemas.AGGREGATES, "aggregates")
+
+
+def _task_averaged(out: pl.DataFrame) -> pl.DataFrame:
+    """One row per (system, condition, family, metric) with >= 2 abilities: the mean of the ability
+    means; 95% CI by the normal approximation of a mean of independent means (se^2 = sum var_i/n_i / k^2)."""
+    others = [c for c in _OPTIONAL if c != "ability"]
+    per_ability = out.filter(pl.col("ability").is_not_null() & pl.all_horizontal([pl.col(c).is_null() for c in others]))
+    rows = []
+    for keys, part in per_ability.group_by(list(_BASE), maintain_order=True):
+        if part.height < 2:
+            continue
+        k = part.height
+        means = part.get_column("mean").to_numpy()
+        var = sum(float(np.var(np.asarray(v, dtype=float), ddof=1)) / len(v) if len(v) > 1 else 0.0
+                  for v in part.get_column("values").to_list())
+        half = metrics.Z95 * float(np.sqrt(var)) / k
+        mean = float(means.mean())
+        rows.append({**dict(zip(_BASE, keys)), "ability": TASK_AVERAGED, "n": int(part.get_column("n").sum()), "mean": mean,
+                     "ci_low": max(0.0, mean - half), "ci_high": min(1.0, mean + half), "ci_method": "normal-strata"})
+    return pl.DataFrame(rows, schema={**{c: out.schema[c] for c in _BASE}, "ability": pl.String, "n": out.schema["n"],
+                                      "mean": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "ci_method": pl.String})

@@ -140,6 +140,62 @@ def import_book_sort(
         err.print("note: the books file has no text column, so in-memory runs have no book to ingest", highlight=False)
 
 
+@import_app.command("longmemeval")
+def import_longmemeval(
+    source: Path = typer.Argument(..., help="An official LongMemEval file: longmemeval_s / _m / _oracle (.json array or .jsonl), cleaned or not."),
+    output: Path = typer.Option(..., "--output", "-o", help="Dataset directory to create."),
+    variant: Optional[str] = typer.Option(None, help="s, m or oracle (default: from the file name). Only oracle haystacks may be out of time order."),
+    template: str = typer.Option("default", help="Reader template (tasks/templates/longmemeval.toml: default, plain) or a .toml file."),
+    tokenizer: Optional[str] = typer.Option(None, help="Tokenizer that counts each history's n_tokens (default approx)."),
+    max_new_tokens: int = typer.Option(128, help="Answer budget per question."),
+    overwrite: bool = typer.Option(False, help="Replace an existing dataset directory."),
+) -> None:
+    """Import LongMemEval losslessly (streamed: the M file's 2.7 GB never sit in memory): one episode per
+    question (its dated haystack), one probe (the question on its date), judged by `lbs score --judge`."""
+    from data_builders.longmemeval import VARIANTS, import_file
+
+    from . import io
+    from runners.progress import count_progress
+    from .tokens import load_tokenizer
+
+    if variant is not None and variant not in VARIANTS:
+        raise UserError(f"--variant must be one of {', '.join(VARIANTS)}")
+    if max_new_tokens < 1:
+        raise UserError("--max-new-tokens must be at least 1")
+    io.prepare_output_dir(output, overwrite, marker="manifest.json")
+    counter = load_tokenizer(tokenizer)
+    with count_progress("importing", err) as progress:
+        manifest = import_file(source, output, variant, template, counter, max_new_tokens, overwrite, progress)
+    _report_dataset(output, manifest)
+
+
+@export_app.command("longmemeval")
+def export_longmemeval(
+    data: Path = typer.Argument(..., help="A longmemeval dataset directory (imported or generated)."),
+    output: Path = typer.Option(..., "--output", "-o", help="New .json file (a JSON array in LongMemEval's layout)."),
+) -> None:
+    """Write a longmemeval dataset as LongMemEval's JSON (an import round-trips to the same objects)."""
+    import json
+
+    from data_builders.longmemeval import export_items
+
+    from . import io
+
+    ds = io.Dataset(data)
+    if ds.manifest.get("family") != "longmemeval":
+        raise UserError(f"{data} is a {ds.manifest.get('family')} dataset, not longmemeval")
+    if output.exists():
+        raise UserError(f"{output} exists; choose a new file")
+    io.check_dir_path(output.parent)
+    n = 0
+    with io.atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write("[")
+        for n, item in enumerate(export_items(ds.episodes, ds.probes), 1):
+            fh.write(("" if n == 1 else ",\n") + json.dumps(item, ensure_ascii=False))
+        fh.write("]\n")
+    err.print(f"wrote {n} items to {output}", highlight=False)
+
+
 @export_app.command("book-sort")
 def export_book_sort(
     data: Path = typer.Argument(..., help="A sort dataset directory (generated, built or imported)."),
@@ -216,6 +272,7 @@ def run(
     cache: bool = typer.Option(True, help="Use the response cache (keyed by system, model, endpoint, sampling, messages)."),
     limit: Optional[int] = typer.Option(None, help="Only the first N probes (smoke test)."),
     seed: int = typer.Option(0, help="Seed for systems that draw (random baseline, sampling)."),
+    judge: Optional[str] = typer.Option(None, help="Then judge the answers with this system (LongMemEval), as `lbs score --judge` does."),
 ) -> None:
     """Run a system on a dataset: predictions, scores and aggregates in the run directory."""
     from runners.local import RunConfig
@@ -229,17 +286,46 @@ def run(
         dataset=data, system=system, out=output, condition=Condition.parse(condition), concurrency=concurrency,
         resume=resume, overwrite=overwrite, use_cache=cache, limit=limit, seed=seed,
     )
+    if judge is not None:
+        from .judge import check_judgeable
+
+        check_judgeable(data, judge)  # a family without a judge protocol fails before the run
     manifest = run_local(cfg)
     c = manifest["counts"]
     err.print(f"{manifest['status']}: {output} ({c['predictions']}/{c['probes']} probes, {c['errors']} errors)", highlight=False)
+    if judge is not None:
+        _judge_run(output, judge, None, concurrency, cache)
+    else:
+        _note_unjudged(output)
 
 
 @app.command()
-def score(run_dir: Path = typer.Argument(..., help="Run directory.")) -> None:
-    """Re-score a run from its predictions (no system calls) and rebuild its aggregates."""
+def score(
+    run_dir: Path = typer.Argument(..., help="Run directory."),
+    judge: Optional[str] = typer.Option(None, help="Judge every answer again with this system spec (e.g. openai:gpt-4o, embedded); LongMemEval's protocol."),
+    judge_templates: Optional[Path] = typer.Option(None, help="Judge templates TOML (default: the family's packaged ones)."),
+    concurrency: int = typer.Option(4, help="Judge requests in flight at once."),
+    cache: bool = typer.Option(True, help="Use the response cache for judge requests."),
+) -> None:
+    """Re-score a run from its predictions (no calls to the system) and rebuild its aggregates;
+    with --judge, first judge every answer (verdicts in judgments.parquet, replacing earlier ones)."""
     from runners.local import write_tables
 
     from . import io, schemas
+
+    dataset = _run_dataset(run_dir)
+    if judge is not None:
+        _judge_run(run_dir, judge, judge_templates, concurrency, cache)
+        return
+    predictions = io.read_parquet(run_dir / "predictions.parquet", schemas.PREDICTIONS, "predictions table")
+    write_tables(run_dir, predictions, dataset)
+    err.print(f"re-scored {run_dir}", highlight=False)
+    _note_unjudged(run_dir)
+
+
+def _run_dataset(run_dir: Path):
+    """The dataset a run was made on, checked unchanged."""
+    from . import io
 
     manifest = io.read_json(run_dir / "run.json", "run manifest")
     recorded = manifest.get("dataset") if isinstance(manifest.get("dataset"), dict) else {}
@@ -249,9 +335,30 @@ def score(run_dir: Path = typer.Argument(..., help="Run directory.")) -> None:
     dataset.verify()
     if dataset.content_hash != recorded["content_hash"]:
         raise UserError(f"dataset at {dataset.path} changed since the run (hash differs)")
-    predictions = io.read_parquet(run_dir / "predictions.parquet", schemas.PREDICTIONS, "predictions table")
-    write_tables(run_dir, predictions, dataset)
-    err.print(f"re-scored {run_dir}", highlight=False)
+    return dataset
+
+
+def _judge_run(run_dir: Path, judge: str, templates: Optional[Path], concurrency: int, cache: bool) -> None:
+    from runners.progress import count_progress
+
+    from .judge import judge_run
+
+    with count_progress("judging", err) as progress:
+        summary = judge_run(run_dir, _run_dataset(run_dir), judge, templates, concurrency, cache, progress)
+    err.print(f"judged {run_dir} with {judge}: {summary['judged']} verdicts, {summary['errors']} judge errors", highlight=False)
+
+
+def _note_unjudged(run_dir: Path) -> None:
+    """Probes whose headline is a judge's verdict have none yet: say how to get it."""
+    import polars as pl
+
+    from . import io, schemas
+    from .scoring import JUDGE_METRIC
+
+    agg = pl.from_arrow(io.read_parquet(run_dir / "aggregates.parquet", schemas.AGGREGATES, "aggregates table"))
+    dataset = _run_dataset(run_dir)
+    if JUDGE_METRIC in dataset.probes.column("metric").to_pylist() and agg.filter(pl.col("metric") == JUDGE_METRIC).is_empty():
+        err.print(f"note: these answers need an LLM judge for their headline score: lbs score {run_dir} --judge SPEC", highlight=False)
 
 
 @app.command()

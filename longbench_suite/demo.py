@@ -6,7 +6,11 @@ Two small datasets sized for the embedded model's 2,048-token window, then one r
 - SORT on a generated narrative (never seen in pre-training): the embedded model in its three
   conditions (in-context, in-memory, no-context) scored by first-token log-probabilities as the
   paper scores, plus oracle and random. A plain LLM keeps nothing between requests, so its in-memory
-  score is its no-context score: the gap a memory system has to close.
+  score is its no-context score: the gap a memory system has to close;
+- LongMemEval, generated: one item per question type and one abstention item each, as the evidence
+  sessions only (oracle) and among filler chats up to 1.5k tokens (haystack); the embedded model in
+  context and with no context, scored by the deterministic scorer and judged by the same model as
+  LongMemEval's LLM judge (a 135M judge is weak: it shows the protocol, not a trustworthy verdict).
 The model is served once and shared by all of its runs.
 """
 
@@ -28,12 +32,16 @@ DEMO_VARIANTS = ["single_1", "single_2", "multikey_1"]
 # distance bins each, 20-word segments: 32 probes per condition.
 SORT_PARAMS = ["lengths=250,1000", "books=1", "book_words=4000", "excerpts=4", "heldout=0"]
 SORT_VARIANTS = ["ls20"]
+LME_PARAMS = ["samples=2", "abstention=1", "lengths=1536", "max_new_tokens=32"]
+LME_VARIANTS = ["oracle", "haystack"]
 
 
 def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
     from runners.local import RunConfig, run
     from runners.vllm_server import serve_model
 
+    from . import io
+    from .judge import judge_run
     from .protocol import Condition
 
     workdir = Path(workdir)
@@ -42,6 +50,8 @@ def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
     datasets = {
         "needle": generate_dataset("needle", workdir / "data" / "needle", DEMO_VARIANTS, DEMO_PARAMS, seed=0, tokenizer="embedded", overwrite=True),
         "sort": generate_dataset("sort", workdir / "data" / "sort", SORT_VARIANTS, SORT_PARAMS, seed=0, tokenizer="embedded", overwrite=True),
+        "longmemeval": generate_dataset("longmemeval", workdir / "data" / "longmemeval", LME_VARIANTS, LME_PARAMS, seed=0,
+                                        tokenizer="embedded", overwrite=True),
     }
     for name, m in datasets.items():
         console.print(f"generated {m['counts']['probes']} {name} probes in {m['generation_s']:.1f}s -> {workdir / 'data' / name}")
@@ -60,6 +70,9 @@ def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
             ("sort", "embedded-no-context", f"embedded,{endpoint},logprobs=1", Condition.NO_CONTEXT),
             ("sort", "oracle", "oracle", Condition.IN_CONTEXT),
             ("sort", "random", "random", Condition.IN_CONTEXT),
+            ("longmemeval", "embedded", f"embedded,{endpoint}", Condition.IN_CONTEXT),
+            ("longmemeval", "embedded-no-context", f"embedded,{endpoint}", Condition.NO_CONTEXT),
+            ("longmemeval", "oracle", "oracle", Condition.IN_CONTEXT),
         ]
         for family, label, spec, condition in plan:
             out = workdir / "runs" / family / label
@@ -68,6 +81,9 @@ def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
             manifest = run(cfg)
             console.print(f"{family} {label}: {manifest['status']} in {manifest['timings']['execute_s']:.1f}s -> {out}")
             runs.append(out)
+        judged = workdir / "runs" / "longmemeval" / "embedded"
+        summary = judge_run(judged, io.Dataset(workdir / "data" / "longmemeval"), f"embedded,{endpoint}", concurrency=concurrency)
+        console.print(f"longmemeval embedded: {summary['judged']} answers judged by the embedded model (metric llm_judge)")
     agg = load_aggregates(runs)
     print_table(agg, console)
     for path in heatmaps(agg, workdir / "report"):

@@ -70,15 +70,81 @@ def read_parquet(path: Path, schema: pa.Schema, what: str) -> pa.Table:
         raise UserError(f"{what} has the wrong schema: {e}") from None
 
 
-def table_hash(*tables: pa.Table) -> str:
-    """sha256 of the tables' Arrow IPC bytes: a hash of content, not of parquet encoding."""
-    h = hashlib.sha256()
-    for table in tables:
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table.combine_chunks())
-        h.update(sink.getvalue())
-    return "sha256:" + h.hexdigest()
+# The content hash must not depend on how a table happens to be chunked (built whole, streamed in
+# pieces, read back from parquet): Arrow IPC bytes do (validity buffers, child offsets), parquet's
+# encoding of values does not. So the hash is sha256 over an uncompressed parquet stream of each table
+# in fixed-size row groups. Episodes use small groups so a streaming writer buffers only a few (an
+# M-size LongMemEval episode is ~5 MB); probes are small rows.
+HASH_ROW_GROUP = {"episodes": 8, "probes": 1024}
+_HASH_OPTS = dict(compression="none", use_dictionary=False, write_statistics=False, store_schema=False)
+
+
+class ContentHasher:
+    """sha256 of a sequence of tables (see HASH_ROW_GROUP); a table may arrive in pieces."""
+
+    def __init__(self):
+        self._sha = hashlib.sha256()
+        self._writer: pq.ParquetWriter | None = None
+        self._pending: pa.Table | None = None
+        self._group = 0
+
+    def begin(self, schema: pa.Schema, row_group: int) -> None:
+        self.end()
+        sink = pa.PythonFile(_HashSink(self._sha), mode="w")
+        self._writer = pq.ParquetWriter(sink, schema, **_HASH_OPTS)
+        self._pending, self._group = schema.empty_table(), row_group
+
+    def feed(self, table: pa.Table) -> None:
+        """Add rows; whole row groups are hashed at once, the rest waits for more rows."""
+        assert self._writer is not None and self._pending is not None
+        self._pending = pa.concat_tables([self._pending, table])
+        whole = self._pending.num_rows - self._pending.num_rows % self._group
+        if whole:
+            self._writer.write_table(self._pending.slice(0, whole), row_group_size=self._group)
+            self._pending = self._pending.slice(whole)
+
+    def end(self) -> None:
+        if self._writer is None:
+            return
+        if self._pending.num_rows:
+            self._writer.write_table(self._pending, row_group_size=self._group)
+        self._writer.close()
+        self._writer = self._pending = None
+
+    def hexdigest(self) -> str:
+        self.end()
+        return "sha256:" + self._sha.hexdigest()
+
+
+class _HashSink:
+    """A write-only file object that feeds a hash (pyarrow writes the IPC stream into it)."""
+
+    closed = False
+
+    def __init__(self, sha):
+        self._sha = sha
+
+    def write(self, data) -> int:
+        self._sha.update(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def writable(self) -> bool:
+        return True
+
+
+def table_hash(episodes: pa.Table, probes: pa.Table) -> str:
+    """The content hash of a dataset's two tables (see HASH_ROW_GROUP)."""
+    hasher = ContentHasher()
+    for table, name in ((episodes, "episodes"), (probes, "probes")):
+        hasher.begin(table.schema, HASH_ROW_GROUP[name])
+        hasher.feed(table)
+    return hasher.hexdigest()
 
 
 def check_dir_path(path: Path) -> None:
@@ -128,16 +194,54 @@ def staged_dir(final: Path, overwrite: bool = False, marker: str | None = None) 
 
 def write_dataset(out: Path, episodes: pa.Table, probes: pa.Table, manifest: dict, overwrite: bool = False) -> dict:
     """Write a dataset directory atomically; returns the manifest with counts and content hash."""
-    episodes = schemas.conform(episodes, schemas.EPISODES, "episodes")
-    probes = schemas.conform(probes, schemas.PROBES, "probes")
-    manifest = dict(manifest)
-    manifest["counts"] = {"episodes": episodes.num_rows, "probes": probes.num_rows}
-    manifest["content_hash"] = table_hash(episodes, probes)
+    with stream_dataset(out, overwrite) as writer:
+        writer.add_episodes(episodes)
+        return writer.finish(probes, manifest)
+
+
+class _StreamingDataset:
+    """Episodes are written (and hashed) as they come; probes and the manifest at the end."""
+
+    def __init__(self, stage: Path):
+        self.stage = stage
+        self.hasher = ContentHasher()
+        self.hasher.begin(schemas.EPISODES, HASH_ROW_GROUP["episodes"])
+        self.writer = pq.ParquetWriter(stage / "episodes.parquet", schemas.EPISODES, **_PARQUET_OPTS)
+        self.n_episodes = 0
+        self.manifest: dict | None = None
+
+    def add_episodes(self, episodes: pa.Table) -> None:
+        episodes = schemas.conform(episodes, schemas.EPISODES, "episodes")
+        self.writer.write_table(episodes)
+        self.hasher.feed(episodes)
+        self.n_episodes += episodes.num_rows
+
+    def finish(self, probes: pa.Table, manifest: dict) -> dict:
+        probes = schemas.conform(probes, schemas.PROBES, "probes")
+        self.writer.close()
+        write_parquet(probes, self.stage / "probes.parquet")
+        self.hasher.begin(schemas.PROBES, HASH_ROW_GROUP["probes"])
+        self.hasher.feed(probes)
+        self.manifest = dict(manifest)
+        self.manifest["counts"] = {"episodes": self.n_episodes, "probes": probes.num_rows}
+        self.manifest["content_hash"] = self.hasher.hexdigest()
+        write_json(self.manifest, self.stage / "manifest.json")
+        return self.manifest
+
+
+@contextlib.contextmanager
+def stream_dataset(out: Path, overwrite: bool = False) -> Iterator[_StreamingDataset]:
+    """Write a dataset directory piece by piece, in a stage moved into place only once finish() ran:
+    an import larger than memory, interrupted or failing, leaves nothing behind."""
     with staged_dir(out, overwrite, marker="manifest.json") as stage:
-        write_parquet(episodes, stage / "episodes.parquet")
-        write_parquet(probes, stage / "probes.parquet")
-        write_json(manifest, stage / "manifest.json")
-    return manifest
+        writer = _StreamingDataset(stage)
+        try:
+            yield writer
+        finally:
+            if writer.manifest is None:
+                writer.writer.close()
+        if writer.manifest is None:
+            raise RuntimeError("stream_dataset: finish() was not called")
 
 
 class Dataset:

@@ -107,12 +107,124 @@ def choice_from_logprobs(logprobs: dict[str, float] | None, labels: Sequence[str
     return tied[0] if len(tied) == 1 else None  # an exact tie names nothing
 
 
+# --- free-text answers (LongMemEval's generated items, M4LE's "acc") --------------------------------
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def _words(text: str) -> str:
+    return " " + _NON_WORD.sub(" ", (text or "").lower()).strip() + " "
+
+
+def contains_any(output: str, gold: Sequence[str]) -> float:
+    """1 if any gold alias appears in the output as whole words (case and punctuation ignored)."""
+    out = _words(output)
+    return 1.0 if any(g.strip() and _words(g) in out for g in gold) else 0.0
+
+
+_UNITS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+_NUMBER = re.compile(
+    r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])\d+(?:\.\d+)?"
+    r"|\b(?:" + "|".join(_TENS) + r")(?:[- ](?:" + "|".join(list(_UNITS)[1:10]) + r"))?\b"
+    r"|\b(?:" + "|".join(_UNITS) + r")\b|\ba (?:dozen|hundred)\b",
+    re.IGNORECASE,
+)
+
+
+def numbers_in(text: str) -> list[float]:
+    """Every number in a text: digits (1,200 and 4.5 included) and number words up to ninety-nine."""
+    found = []
+    for m in _NUMBER.finditer(text or ""):
+        token = m.group(0).lower()
+        if token[0].isdigit():
+            found.append(float(token.replace(",", "")))
+        elif token in ("a dozen", "a hundred"):
+            found.append(12.0 if token == "a dozen" else 100.0)
+        else:
+            parts = re.split(r"[- ]", token)
+            found.append(float(_TENS.get(parts[0], _UNITS.get(parts[0], 0)) + (_UNITS[parts[1]] if len(parts) > 1 else 0)))
+    return found
+
+
+def number_match(output: str, gold: Sequence[str], tolerance: float = 0.0) -> float:
+    """1 if a number in the output is within `tolerance` of the gold number (gold[0], digits)."""
+    targets = [n for g in gold for n in numbers_in(g)][:1]
+    return 1.0 if targets and any(abs(n - targets[0]) <= tolerance for n in numbers_in(output)) else 0.0
+
+
+# What a response that declines to answer says: LongMemEval's abstention items are correct only when
+# the response says the information is not there.
+_ABSTAIN = re.compile(
+    r"\b(?:(?:did|do|does|have|has|had)(?: not|n't|n’t) (?:mention|say|tell|share|specify|talk|discuss|provide|know)"
+    r"|never (?:mentioned|said|told|shared|specified|talked|discussed)|not (?:been )?(?:mentioned|specified|stated|provided)"
+    r"|no (?:information|mention|record|details?)|not enough (?:information|context|details?)"
+    r"|(?:is|are|was|were) not (?:enough|sufficient)|(?:insufficient|incomplete) information"
+    r"|(?:can ?not|can't|can’t|unable to|am not able to) (?:answer|determine|tell|find|know|say|recall)"
+    r"|(?:do not|don't|don’t) (?:know|have (?:any |that |this )?(?:information|record|details?))"
+    r"|unanswerable|not (?:possible|able) to (?:answer|determine))\b",
+    re.IGNORECASE,
+)
+
+
+def abstains(output: str, gold: Sequence[str] = ()) -> float:
+    """1 if the output declines: says the information was not given or cannot be determined."""
+    return 1.0 if _ABSTAIN.search(output or "") else 0.0
+
+
+# --- retrieval (LongMemEval's session-level recall and NDCG) ------------------------------------------
+
+RETRIEVAL_K = (5, 10)
+
+
+def recall_any(retrieved: Sequence[str], relevant: Sequence[str], k: int) -> float:
+    """1 if any relevant id is in the top k."""
+    top = set(retrieved[:k])
+    return float(any(r in top for r in relevant))
+
+
+def recall_all(retrieved: Sequence[str], relevant: Sequence[str], k: int) -> float:
+    """1 if every relevant id is in the top k."""
+    top = set(retrieved[:k])
+    return float(all(r in top for r in relevant))
+
+
+def _dcg(relevances: Sequence[float], k: int) -> float:
+    # LongMemEval's dcg: the first rank undiscounted, rank i >= 2 divided by log2(i). (Ranks 1 and 2
+    # weigh the same; the textbook form divides rank i by log2(i + 1). Kept as theirs to match numbers.)
+    rel = np.asarray(relevances, dtype=float)[:k]
+    if not rel.size:
+        return 0.0
+    return float(rel[0] + np.sum(rel[1:] / np.log2(np.arange(2, rel.size + 1))))
+
+
+def ndcg_any(retrieved: Sequence[str], relevant: Sequence[str], k: int) -> float:
+    """NDCG@k with binary relevance; the ideal ranking puts every relevant id first."""
+    wanted = set(relevant)
+    ideal = _dcg([1.0] * len(wanted), k)
+    return _dcg([1.0 if r in wanted else 0.0 for r in retrieved], k) / ideal if ideal else 0.0
+
+
+def retrieval_scores(retrieved: Sequence[str], relevant: Sequence[str]) -> dict[str, float]:
+    """recall_any@k, recall_all@k and ndcg_any@k for k in RETRIEVAL_K (duplicates keep their first rank)."""
+    ranked = list(dict.fromkeys(retrieved))
+    out = {}
+    for k in RETRIEVAL_K:
+        out[f"recall_any@{k}"] = recall_any(ranked, relevant, k)
+        out[f"recall_all@{k}"] = recall_all(ranked, relevant, k)
+        out[f"ndcg_any@{k}"] = ndcg_any(ranked, relevant, k)
+    return out
+
+
 METRICS: dict[str, Callable[[str, Sequence[str]], float]] = {
     "string_match_all": string_match_all,
     "string_match_part": string_match_part,
     "exact_match": exact_match,
     "choice_accuracy": choice_accuracy,
     "first_word_match": first_word_match,
+    "contains_any": contains_any,
 }
 
 

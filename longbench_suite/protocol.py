@@ -67,6 +67,7 @@ class Answer:
     latency_s: float | None = None
     retrieved_ids: list[str] | None = None
     cache_hit: bool = False
+    model: str | None = None  # the model (and version) that answered, as the endpoint named it
 
 
 @dataclass

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import io, schemas
+from .aggregate import TASK_AVERAGED
 
 
 def load_aggregates(runs: list[Path]) -> pl.DataFrame:
@@ -40,7 +41,9 @@ def print_table(agg: pl.DataFrame, console: Console) -> None:
     variant; columns: lengths and the overall mean (x100, RULER style)."""
     agg = _primary(agg)
     for family in sorted(agg.get_column("family").unique().to_list()) or [None]:
-        _family_table(agg if family is None else agg.filter(pl.col("family") == family), family, console)
+        part = agg if family is None else agg.filter(pl.col("family") == family)
+        _family_table(part, family, console)
+        _ability_table(part, family, console)
 
 
 def _family_table(agg: pl.DataFrame, family: str | None, console: Console) -> None:
@@ -71,6 +74,29 @@ def _family_table(agg: pl.DataFrame, family: str | None, console: Console) -> No
             f"{row['mean'] * 100:.1f} [{row['ci_low'] * 100:.1f}, {row['ci_high'] * 100:.1f}]",
             str(row["n"]),
         )
+    console.print(table)
+
+
+def _ability_table(agg: pl.DataFrame, family: str | None, console: Console) -> None:
+    """Families with several abilities (LongMemEval's question types): one column per ability, the
+    task-averaged mean, and the bins across lengths (LongMemEval: abstention vs answerable)."""
+    others = ("variant", "length", "depth", "bin")
+    by_ability = agg.filter(pl.col("ability").is_not_null() & pl.all_horizontal([pl.col(c).is_null() for c in others]))
+    abilities = sorted(a for a in by_ability.get_column("ability").unique().to_list() if a != TASK_AVERAGED)
+    if len(abilities) < 2:
+        return
+    by_bin = agg.filter(pl.col("bin").is_not_null() & pl.all_horizontal([pl.col(c).is_null() for c in ("variant", "length", "depth", "ability")]))
+    bins = sorted(by_bin.get_column("bin").unique().to_list())
+    columns = abilities + [TASK_AVERAGED] + [f"bin {b}" for b in bins]
+    table = Table(title=f"{escape(family or '')} by ability (x100)".strip())
+    for col in ("system", "condition", *columns):  # long ability names wrap instead of being cut
+        table.add_column(escape(col), justify="left" if col in ("system", "condition") else "right", overflow="fold")
+    keys = ["system", "condition"]
+    for key in by_ability.select(keys).unique().sort(keys).iter_rows():
+        mine = (pl.col("system") == key[0]) & (pl.col("condition") == key[1])
+        means = {r["ability"]: r["mean"] for r in by_ability.filter(mine).iter_rows(named=True)}
+        means.update({f"bin {r['bin']}": r["mean"] for r in by_bin.filter(mine).iter_rows(named=True)})
+        table.add_row(escape(key[0]), escape(key[1]), *[f"{means[c] * 100:.1f}" if c in means else "" for c in columns])
     console.print(table)
 
 

@@ -81,6 +81,21 @@ SCORES = pa.schema(
     ]
 )
 
+# An LLM judge's verdict on one prediction (LongMemEval's answer check): kept beside the scores so a
+# re-score keeps them and a person can read why a response was judged so.
+JUDGMENTS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("probe_id", pa.string()),
+        ("judge", pa.string()),  # the judge's identity as JSON: spec, model (and version), template set, template
+        ("template", pa.string()),
+        ("response_sha", pa.string()),  # sha256 of the output judged: a changed output is judged again
+        ("reply", pa.string()),
+        ("label", pa.bool_()),  # "yes" in the reply; null when the judge failed
+        ("error", pa.string()),
+    ]
+)
+
 # One row per group; a null grouping column means "all values" (a marginal row).
 AGGREGATES = pa.schema(
     [

@@ -1,33 +1,64 @@
-"""Scoring stage: predictions + probes -> scores, using each family's scorer.
+"""Scoring stage: predictions + probes (+ an LLM judge's verdicts) -> scores, using each family's scorer.
 
-A prediction that failed (error set) scores 0 on the probe's primary metric: a system that cannot
-answer has not remembered. Error counts are kept in run.json so a flaky endpoint is visible.
+A prediction that failed (error set) scores 0 on every metric the family reports, the judge's
+included: a system that cannot answer has not remembered. Error counts are kept in run.json so a
+flaky endpoint is visible. A judge that failed on a probe gives no judged score for it (that is the
+judge's failure, not the system's); run.json counts those too.
+
+Retrieval: when a prediction reports retrieved ids and the family knows the probe's evidence ids
+(LongMemEval's answer sessions), recall_any/recall_all/ndcg_any at 5 and 10 are added.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pyarrow as pa
 
-from . import schemas
+from . import metrics, schemas
 from .registry import task_family
 
+JUDGE_METRIC = "llm_judge"
 
-def score_predictions(predictions: pa.Table, probes: pa.Table, family_name: str) -> pa.Table:
+
+def response_sha(output: str | None) -> str:
+    return hashlib.sha256((output or "").encode()).hexdigest()
+
+
+def score_predictions(predictions: pa.Table, probes: pa.Table, family_name: str, judgments: pa.Table | None = None) -> pa.Table:
     family = task_family(family_name)
     probe_rows = {r["probe_id"]: r for r in probes.to_pylist()}
+    verdicts = {j["probe_id"]: j for j in judgments.to_pylist()} if judgments is not None else {}
+    judge_of_errors = next((j["judge"] for j in verdicts.values()), None)
     out = schemas.TableBuilder(schemas.SCORES)
     for pred in predictions.to_pylist():
         row = probe_rows.get(pred["probe_id"])
         if row is None:
             continue
+        judged: list[tuple[str, float, str | None]] = []
         if pred["error"]:  # every metric the family reports, so secondary means are not inflated
             values = dict.fromkeys(family.score("", row), 0.0)
+            if judge_of_errors is not None:
+                judged.append((JUDGE_METRIC, 0.0, judge_of_errors))
         else:
             logprobs = {c["choice"]: c["logprob"] for c in pred["choice_logprobs"] or []} or None
             values = family.score(pred["output"] or "", row, logprobs)
-        for metric, value in values.items():
+            verdict = verdicts.get(pred["probe_id"])
+            if verdict and verdict["label"] is not None and verdict["response_sha"] == response_sha(pred["output"]):
+                judged.append((JUDGE_METRIC, float(verdict["label"]), _judge_label(verdict)))
+            relevant = family.evidence_ids(row)
+            if relevant and pred["retrieved_ids"] is not None:
+                values.update(metrics.retrieval_scores(pred["retrieved_ids"], relevant))
+        rows = [(m, float(v), None) for m, v in values.items()] + judged
+        for metric, value, judge in rows:
             out.add(
                 run_id=pred["run_id"], system=pred["system"], condition=pred["condition"],
-                probe_id=pred["probe_id"], metric=metric, value=float(value), judge=None,
+                probe_id=pred["probe_id"], metric=metric, value=value, judge=judge,
             )
     return out.table()
+
+
+def _judge_label(verdict: dict) -> str:
+    """The scores' judge column: the judge's identity (spec, model, version, template set) and the template used."""
+    return json.dumps({**json.loads(verdict["judge"]), "template": verdict["template"]}, sort_keys=True)

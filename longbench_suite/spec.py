@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .errors import UserError
 
-WRAPPERS = {"no-context"}
+WRAPPERS = {"no-context", "con"}  # con: Chain-of-Note reading (adapters/chain_of_note.py)
 _SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "auth", "authorization", "credential", "credentials"}
 _KIND = re.compile(r"^[a-z][a-z0-9_.-]*$")
 

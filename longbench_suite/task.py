@@ -140,6 +140,11 @@ class TaskFamily(abc.ABC):
         `choice_logprobs` (choice -> log-probability of it as the first answer token) when the system gave them."""
         return {row["metric"]: metrics.METRICS[row["metric"]](output, row["gold"] or [])}
 
+    def evidence_ids(self, row: dict) -> list[str] | None:
+        """Ids (sessions, documents) a retriever should return for this probe, when the family knows
+        them: predictions that report retrieved ids then get recall@k and NDCG@k."""
+        return None
+
     def probe(self, row: dict, episode: Episode, condition: Condition) -> Probe:
         """Render one probe for a condition: only in-context puts the episode text in the prompt."""
         return Probe(

@@ -196,7 +196,7 @@ async def _execute(
                 remaining[eid] -= 1
                 if remaining[eid] == 0:
                     released = episodes.pop(eid)
-                    await system.release(released if system.privileged else replace(released, meta={}))
+                    await system.release(released if system.privileged else _public(released))
                     finished.pop(eid).set()
 
         async def produce() -> None:
@@ -208,7 +208,7 @@ async def _execute(
                     if not concurrent:
                         await system.reset()
                     if condition is not Condition.NO_CONTEXT:  # meta holds generator facts (needle values)
-                        await system.ingest(episode if system.privileged else replace(episode, meta={}))
+                        await system.ingest(episode if system.privileged else _public(episode))
                 except Exception as e:  # the episode's probes are recorded as failed, the run goes on
                     error = "ingest failed: " + _one_line(e)
                     for row in rows:
@@ -230,6 +230,15 @@ async def _execute(
         finally:
             for t in tasks:
                 t.cancel()
+
+
+def _public(episode: Episode) -> Episode:
+    """What a system under test may see of an episode: no meta (generator facts, e.g. needle values)
+    and no has_answer marks on session turns (they point at the evidence)."""
+    sessions = episode.sessions
+    if sessions:
+        sessions = [{**s, "turns": [{**t, "has_answer": None} for t in s["turns"]]} for s in sessions]
+    return replace(episode, meta={}, sessions=sessions)
 
 
 def _one_line(e: BaseException) -> str:
@@ -273,7 +282,10 @@ def finalize(out: Path, dataset: io.Dataset, manifest: dict) -> dict:
 
 
 def write_tables(out: Path, predictions: pa.Table, dataset: io.Dataset) -> None:
-    scores = score_predictions(predictions, dataset.probes, dataset.manifest["family"])
+    """Scores (with the judge's verdicts in judgments.parquet, when the run was judged) and aggregates."""
+    from longbench_suite.judge import read_judgments
+
+    scores = score_predictions(predictions, dataset.probes, dataset.manifest["family"], read_judgments(out))
     io.write_parquet(predictions, out / "predictions.parquet")
     io.write_parquet(scores, out / "scores.parquet")
     io.write_parquet(aggregate(scores, dataset.probes), out / "aggregates.parquet")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -61,3 +63,30 @@ class RunProgress:
         elif now - self._last_line >= self._interval:
             self._last_line = now
             self.console.print(f"{self.label}: {self.done}/{self.total} probes, {self.stats()}", highlight=False)
+
+
+@contextlib.contextmanager
+def count_progress(label: str, console: Console, interval_s: float = 10.0) -> Iterator[Callable[..., None]]:
+    """Progress of a count (items imported, answers judged): yields `update(done, total=None)`."""
+    state = {"done": 0, "total": None, "last": time.monotonic()}
+    progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, transient=False) if console.is_terminal else None
+    task = progress.add_task(label, total=None) if progress else None
+
+    def update(done: int, total: int | None = None) -> None:
+        state["done"], state["total"] = done, total
+        if progress:
+            progress.update(task, completed=done, total=total)
+        elif time.monotonic() - state["last"] >= interval_s:
+            state["last"] = time.monotonic()
+            console.print(f"{label}: {done}" + (f"/{total}" if total else ""), highlight=False)
+
+    if progress:
+        progress.start()
+    try:
+        yield update
+    finally:
+        if progress:
+            progress.stop()
+    if not progress and state["done"]:  # only on success: a failure's error line stays the only line
+        console.print(f"{label}: {state['done']}" + (f"/{state['total']}" if state["total"] else "") + " done", highlight=False)

@@ -156,3 +156,44 @@ def test_joint_recall_runs_on_the_embedded_model(embedded_server, tmp_path):
     res = lbs("run", data, "-s", spec, "-o", tmp_path / "nc", "--condition", "no-context", "--no-cache")
     assert res.returncode == 0, res.stderr
     assert pl.read_parquet(tmp_path / "nc" / "predictions.parquet").get_column("prompt_tokens").max() < 120
+
+
+def test_longmemeval_embedded_model_as_system_and_judge(embedded_server, tmp_path):
+    """A tiny LongMemEval run where the embedded model answers and then judges: every answer gets a
+    verdict from a real LLM, recorded with its template; the deterministic scorer runs beside it; under
+    no-context nothing is in the prompt and an answerable item is (almost) never right."""
+    from longbench_suite.generate import generate_dataset
+
+    data = tmp_path / "lme"
+    params = ["types=single-session-user,temporal-reasoning,knowledge-update", "samples=2", "abstention=1"]
+    generate_dataset("longmemeval", data, ["oracle"], params, seed=0, tokenizer="embedded")
+    spec = f"embedded,base_url={embedded_server.base_url}"
+    run_dir = tmp_path / "ic"
+    res = lbs("run", data, "-s", spec, "-o", run_dir, "--no-cache", "--judge", spec)
+    assert res.returncode == 0, res.stderr
+    preds = pl.read_parquet(run_dir / "predictions.parquet")
+    assert preds.height == 6 and preds.get_column("error").null_count() == 6
+    assert preds.get_column("prompt_tokens").min() > 150  # the history was in the prompt
+    judgments = pl.read_parquet(run_dir / "judgments.parquet")
+    assert judgments.height == 6 and judgments.get_column("error").null_count() == 6
+    assert judgments.get_column("reply").str.len_chars().min() > 0
+    expected = {pid: ("abstention" if pid.endswith("_abs") else pid.split("/")[-1].rsplit("-", 1)[0])
+                for pid in preds.get_column("probe_id")}
+    for row in judgments.iter_rows(named=True):
+        want = expected[row["probe_id"]]
+        assert row["template"] == (want if want in ("abstention", "temporal-reasoning", "knowledge-update") else "default")
+        assert row["label"] == ("yes" in row["reply"].lower())
+    scores = pl.read_parquet(run_dir / "scores.parquet")
+    judged = scores.filter(pl.col("metric") == "llm_judge")
+    assert judged.height == 6 and all(json.loads(j)["spec"] == spec for j in judged.get_column("judge"))
+    assert scores.filter(pl.col("metric") == "lme_match").height == 6
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["judge"]["judged"] == 6 and manifest["judge"]["identity"]["templates"] == "lbs-lme-judge-1"
+
+    res = lbs("run", data, "-s", spec, "-o", tmp_path / "nc", "--condition", "no-context", "--no-cache")
+    assert res.returncode == 0, res.stderr
+    nc = pl.read_parquet(tmp_path / "nc" / "predictions.parquet")
+    assert nc.get_column("prompt_tokens").max() < 120
+    nc_scores = pl.read_parquet(tmp_path / "nc" / "scores.parquet").filter(
+        (pl.col("metric") == "lme_match") & ~pl.col("probe_id").str.ends_with("_abs"))
+    assert nc_scores.get_column("value").sum() <= 1  # without the history, at most a lucky guess

@@ -1,0 +1,137 @@
+"""LLM-judge stage: ask a judge system whether each response is correct (LongMemEval's answer check).
+
+The judge is any system spec (openai:gpt-4o,..., embedded, a served model), asked at temperature 0
+(every adapter sends it by default) with a short reply limit; the label is "yes" appearing in its
+reply, as LongMemEval reads it. The family picks the template per probe (`judge_prompt`). Verdicts go
+to judgments.parquet in the run directory with the judge's identity (spec, model as the endpoint
+named it, template set version) and the template used, then the run is re-scored. A re-judge
+replaces the previous verdicts; responses already judged by the same judge come from the response
+cache. Failed predictions are not sent to the judge (they score 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from . import io, schemas
+from .errors import UserError, one_line
+from .protocol import Probe, SystemContext
+from .registry import make_system, task_family
+from .scoring import response_sha
+from .spec import parse_spec
+
+JUDGE_MAX_TOKENS = 10  # LongMemEval's judge replies yes or no
+
+
+def judge_predictions(
+    predictions: pa.Table, probes: pa.Table, family_name: str, judge_spec: str, templates_path: Path | None = None,
+    concurrency: int = 4, use_cache: bool = True, on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[pa.Table, dict[str, Any]]:
+    """Judge every successful prediction; returns (judgments, a summary for run.json)."""
+    family = task_family(family_name)
+    if not hasattr(family, "judge_prompt"):
+        raise UserError(f"the {family_name} family has no LLM-judge protocol; its scores are deterministic")
+    templates = family.load_judge_templates(templates_path)
+    spec = str(parse_spec(judge_spec))
+    rows = {r["probe_id"]: r for r in probes.to_pylist()}
+    todo = [p for p in predictions.to_pylist() if not p["error"] and p["probe_id"] in rows]
+    return asyncio.run(_judge(family, templates, spec, rows, todo, concurrency, use_cache, on_progress))
+
+
+async def _judge(family, templates, spec, rows, todo, concurrency, use_cache, on_progress):
+    from runners.cache import ResponseCache
+
+    cache = ResponseCache() if use_cache else None
+    judge = make_system(spec, SystemContext(cache=cache, seed=0))
+    out = schemas.TableBuilder(schemas.JUDGMENTS)
+    models: set[str] = set()
+    errors = 0
+    try:
+        await judge.check()
+        described = judge.describe()
+        queue: asyncio.Queue = asyncio.Queue()
+        for pred in todo:
+            queue.put_nowait(pred)
+        results: list[tuple[dict, str, str, str | None]] = []
+
+        async def worker() -> None:
+            while True:
+                try:
+                    pred = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                name, prompt = family.judge_prompt(rows[pred["probe_id"]], pred["output"] or "", templates)
+                probe = Probe(probe_id=pred["probe_id"], episode_id=pred["episode_id"], question=prompt, answer_prefix="",
+                              context=None, max_new_tokens=JUDGE_MAX_TOKENS)
+                try:
+                    answer = await judge.answer(probe)
+                    if answer.model:
+                        models.add(answer.model)
+                    results.append((pred, name, answer.text, None))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # one failed verdict never stops the others
+                    results.append((pred, name, "", f"{type(e).__name__}: {one_line(e, 480)}"))
+                if on_progress:
+                    on_progress(len(results), len(todo))
+
+        await asyncio.gather(*[worker() for _ in range(max(1, concurrency))])
+    finally:
+        await judge.aclose()
+        if cache is not None:
+            cache.close()
+    identity = json.dumps({
+        "spec": spec,
+        "model": described.get("model"),
+        "version": ", ".join(sorted(models)) or described.get("hf_id") or described.get("model"),
+        "templates": templates.version,
+    }, sort_keys=True)
+    order = {p["probe_id"]: i for i, p in enumerate(todo)}
+    for pred, name, reply, error in sorted(results, key=lambda r: order[r[0]["probe_id"]]):
+        errors += error is not None
+        out.add(
+            run_id=pred["run_id"], probe_id=pred["probe_id"], judge=identity, template=name,
+            response_sha=response_sha(pred["output"]), reply=reply,
+            label=None if error else "yes" in reply.lower(), error=error,
+        )
+    summary = {"identity": json.loads(identity), "judged": len(todo) - errors, "errors": errors,
+               "max_tokens": JUDGE_MAX_TOKENS, "described": described}
+    return out.table(), summary
+
+
+def judge_run(run_dir: Path, dataset: io.Dataset, judge_spec: str, templates_path: Path | None = None,
+              concurrency: int = 4, use_cache: bool = True, on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Judge a run's answers, write judgments.parquet, re-score, and record the judge in run.json."""
+    from runners.local import write_tables
+
+    if concurrency < 1:
+        raise UserError("--concurrency must be at least 1")
+    run_dir = Path(run_dir)
+    manifest = io.read_json(run_dir / "run.json", "run manifest")
+    predictions = io.read_parquet(run_dir / "predictions.parquet", schemas.PREDICTIONS, "predictions table")
+    judgments, summary = judge_predictions(predictions, dataset.probes, dataset.manifest["family"], judge_spec,
+                                           templates_path, concurrency, use_cache, on_progress)
+    io.write_parquet(judgments, run_dir / "judgments.parquet")
+    write_tables(run_dir, predictions, dataset)
+    manifest["judge"] = summary
+    io.write_json(manifest, run_dir / "run.json")
+    return summary
+
+
+def read_judgments(run_dir: Path) -> pa.Table | None:
+    path = Path(run_dir) / "judgments.parquet"
+    return io.read_parquet(path, schemas.JUDGMENTS, "judgments table") if path.is_file() else None
+
+
+def check_judgeable(dataset_dir: Path, judge_spec: str) -> None:
+    """Fail before a run when its answers cannot be judged (family without a judge, bad judge spec)."""
+    dataset = io.Dataset(dataset_dir)
+    family = dataset.manifest["family"]
+    if not hasattr(task_family(family), "judge_prompt"):
+        raise UserError(f"the {family} family has no LLM-judge protocol; its scores are deterministic")
+    parse_spec(judge_spec)
