@@ -106,8 +106,7 @@ def validate(item: Any, index: int, variant: str) -> None:
             if parsed[k] < parsed[k - 1]:
                 _fail(index, item, f"haystack not in time order: session {k - 1} ({dates[k - 1]}) is dated before session {k - 2} ({dates[k - 2]}); "
                                    "pass --variant oracle if this is the oracle file")
-    if len(set(ids)) != len(ids):
-        _fail(index, item, "haystack_session_ids has duplicates")
+    # Repeated session ids are not refused: nothing in LongMemEval's layout forbids a filler drawn twice.
     absent = [s for s in item["answer_session_ids"] if s not in set(ids)]
     if absent:
         _fail(index, item, f"answer session(s) not in the haystack: {', '.join(map(str, absent[:3]))}")

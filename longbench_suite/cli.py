@@ -100,7 +100,68 @@ def build_book_sort(
 
     io.prepare_output_dir(output, overwrite, marker="manifest.json")  # before reading any book
     books = books_from_files(text) + (books_from_dataset(dataset, column, title_column, dataset_split) if dataset else [])
-    manifest = generate_dataset("sort", output, variant, param, seed, tokenizer, None, overwrite, books=books)
+    manifest = generate_dataset("sort", output, variant, param, seed, tokenizer, None, overwrite, inputs=books)
+    _report_dataset(output, manifest)
+
+
+@build_app.command("m4le")
+def build_m4le(
+    source: str = typer.Option(..., help="Short-task rows: a `datasets` id, a local jsonl/json/parquet/csv/arrow file or a save_to_disk dir."),
+    output: Path = typer.Option(..., "--output", "-o", help="Dataset directory to create."),
+    task_type: List[str] = typer.Option(..., "--task-type", help="classification, qa, summarization, retrieval or translation; repeat for several."),
+    ability: List[str] = typer.Option([], "--ability", help="explicit-single, semantic-single, explicit-multiple, semantic-multiple, global (default: all each task supports)."),
+    columns: Optional[str] = typer.Option(None, help="Role mapping ROLE=COLUMN,...: roles text, label, title, summary, question, answer, target (default: same names)."),
+    split: str = typer.Option("train", help="Split of a hub dataset or save_to_disk dict."),
+    limit: Optional[int] = typer.Option(None, help="Read at most this many rows of the source."),
+    param: List[str] = typer.Option([], "--param", "-p", help="m4le parameter key=value, e.g. -p buckets=1k,2k,4k -p samples=20 -p marker=position (see `lbs tasks m4le`)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (default 0)."),
+    tokenizer: Optional[str] = typer.Option(None, help="Tokenizer for -p unit=tokens and n_tokens (default approx)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing dataset directory."),
+) -> None:
+    """M4LE conversion of any short-task dataset: pack its instances into contexts of each length bucket
+    and ask about one, several or all of them."""
+    from data_builders.m4le import parse_columns, read_source
+
+    from . import io
+    from .generate import generate_dataset
+
+    if limit is not None and limit < 2:
+        raise UserError("--limit must be at least 2")
+    mapping = parse_columns(columns)
+    io.prepare_output_dir(output, overwrite, marker="manifest.json")  # before reading the source
+    pool = read_source(source, mapping, split, limit)
+    params = list(param) + ([f"abilities={','.join(ability)}"] if ability else []) + [f"tasks={','.join(task_type)}"]
+    manifest = generate_dataset("m4le", output, task_type, params, seed, tokenizer, None, overwrite, inputs=pool)
+    _report_dataset(output, manifest)
+
+
+@import_app.command("m4le")
+def import_m4le(
+    source: Path = typer.Argument(..., help="An M4LE task file (jsonl: instruction, input, answers, input_length, total_length, length_bucket)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Dataset directory to create."),
+    task: Optional[str] = typer.Option(None, help="Task name (default: the file name, e.g. mnds-news_semantic-multiple); its suffix is the ability."),
+    metric: Optional[str] = typer.Option(None, help="Metric (default: by the task and its answers: rouge_l_recall, contains_any, id_set_f1, count_match, bleu)."),
+    tokenizer: Optional[str] = typer.Option(None, help="Tokenizer that counts each input's n_tokens (default approx)."),
+    max_new_tokens: int = typer.Option(256, help="Answer budget per item."),
+    overwrite: bool = typer.Option(False, help="Replace an existing dataset directory."),
+) -> None:
+    """Import M4LE's released items: the input is the episode, the instruction the question."""
+    from data_builders.m4le import import_official
+
+    from . import io
+    from .tokens import load_tokenizer
+
+    if max_new_tokens < 1:
+        raise UserError("--max-new-tokens must be at least 1")
+    io.prepare_output_dir(output, overwrite, marker="manifest.json")
+    counter = load_tokenizer(tokenizer)
+    episodes, probes, extra = import_official(source, task, metric, counter, max_new_tokens)
+    manifest = {
+        "family": "m4le", "variants": sorted(set(probes.column("variant").to_pylist())),
+        "params": {"metric": extra["metric"], "max_new_tokens": max_new_tokens}, "seed": None,
+        "generator_version": "import:m4le", "tokenizer": counter.name, "suite_version": __version__, **extra,
+    }
+    manifest = io.write_dataset(output, episodes, probes, manifest, overwrite=overwrite)
     _report_dataset(output, manifest)
 
 
@@ -365,12 +426,15 @@ def _note_unjudged(run_dir: Path) -> None:
 def report(
     runs: List[Path] = typer.Argument(..., help="Run directories."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where heatmaps go (default: the run dir, or ./report)."),
+    normalize_by: Optional[str] = typer.Option(None, help="Divide every score by this system's score at its shortest length (M4LE's normalisation)."),
 ) -> None:
     """Print a table of scores per family and write a depth (or bin) x length heatmap per system."""
     from . import io
-    from .report import heatmaps, load_aggregates, print_table
+    from .report import heatmaps, load_aggregates, normalize, print_table
 
     agg = load_aggregates(runs)
+    if normalize_by:
+        agg = normalize(agg, normalize_by)
     out = output or (runs[0] if len(runs) == 1 else Path("report"))
     io.check_dir_path(Path(out))  # a bad output path fails before anything is printed
     print_table(agg, console)

@@ -46,9 +46,10 @@ def generate_dataset(
     tokenizer: str | None = None,
     config: Path | None = None,
     overwrite: bool = False,
-    books: list | None = None,
+    inputs: list | None = None,
 ) -> dict:
-    """`books` (data_builders.book_sort.Book) replace a family's own texts: `lbs build book-sort`."""
+    """`inputs` replace a family's own texts: books for `lbs build book-sort`, short-task instances for
+    `lbs build m4le`; the family's build() packs them and its sources_manifest() says what was read."""
     cfg = load_config(config)
     family = task_family(family_name)
     chosen = family.check_variants(variants or cfg.get("variants"))
@@ -58,10 +59,10 @@ def generate_dataset(
     io.prepare_output_dir(Path(out), overwrite, marker="manifest.json")  # fail before the (possibly long) generation
     tok = load_tokenizer(tok_name) if family.uses_tokenizer else None
     t0 = time.monotonic()
-    if books is None:
+    if inputs is None:
         episodes, probes = family.generate(chosen, params, seed, tok)
     else:
-        episodes, probes = family.build(books, chosen, params, seed, tok)
+        episodes, probes = family.build(inputs, chosen, params, seed, tok)
     elapsed = time.monotonic() - t0
     manifest = {
         "family": family.name,
@@ -72,8 +73,8 @@ def generate_dataset(
         "tokenizer": tok.name if tok else None,
         "suite_version": __version__,
     }
-    if books is not None:  # what was read, by name and content hash (never a local path)
-        manifest["sources"] = [{"source": b.source, "title": b.title, "sha256": b.key, "words": b.n_words} for b in books]
+    if inputs is not None:  # what was read (never a local path)
+        manifest["sources"] = family.sources_manifest(inputs)
     manifest = io.write_dataset(Path(out), episodes, probes, manifest, overwrite=overwrite)
     manifest["generation_s"] = round(elapsed, 3)  # reported, not stored: timing is not content
     return manifest

@@ -5,6 +5,7 @@ Metric values live in [0, 1]; reports may show them x100 as RULER does.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Callable, Sequence
@@ -218,6 +219,111 @@ def retrieval_scores(retrieved: Sequence[str], relevant: Sequence[str]) -> dict[
     return out
 
 
+# --- M4LE (summaries, translations, id lists and counts) -------------------------------------------
+
+# CJK ideographs (with extension A and the compatibility block), kana and hangul syllables: text that
+# rouge_score's default tokenizer would drop whole, since it keeps only [a-z0-9].
+_CJK = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff])")
+
+# M4LE scores with Google's rouge_score. Whether its scorer stems could not be checked against the
+# KwanWaiChung/M4LE source here, so the stemmer is on (Porter, as rouge_score's README shows it and
+# most summarisation code uses it): "runs" and "running" both become "run". Affects English only.
+ROUGE_USE_STEMMER = True
+
+
+class _CjkCharTokenizer:
+    """rouge_score's tokenizer, except that each CJK character is a token of its own (M4LE splits
+    Chinese by character). Text without CJK is tokenised exactly as rouge_score's default does
+    (lower-cased [a-z0-9] words, Porter-stemmed when longer than 3); punctuation is dropped."""
+
+    def __init__(self, use_stemmer: bool):
+        from nltk.stem import porter
+
+        self._stemmer = porter.PorterStemmer() if use_stemmer else None
+
+    def tokenize(self, text: str) -> list[str]:
+        from rouge_score import tokenize
+
+        tokens: list[str] = []
+        for i, piece in enumerate(_CJK.split(text or "")):
+            if i % 2:  # the captured CJK characters sit at the odd positions
+                tokens.append(piece)
+            elif piece.strip():
+                tokens.extend(tokenize.tokenize(piece, self._stemmer))
+        return tokens
+
+
+@functools.cache
+def _rouge_l_scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], tokenizer=_CjkCharTokenizer(ROUGE_USE_STEMMER))
+
+
+def rouge_l_recall(output: str, gold: Sequence[str]) -> float:
+    """M4LE's summarisation score: ROUGE-L recall (LCS over the reference's length), the best over
+    the gold references. An empty output scores 0."""
+    pred = ruler_postprocess(output)
+    refs = [g for g in gold if g and g.strip()]
+    if not pred or not refs:
+        return 0.0
+    scorer = _rouge_l_scorer()
+    return max(float(scorer.score(ref, pred)["rougeL"].recall) for ref in refs)
+
+
+def bleu(output: str, gold: Sequence[str]) -> float:
+    """M4LE's translation score: sacrebleu's sentence BLEU against all gold references, / 100.
+    sacrebleu's defaults (exp smoothing, effective order, case-sensitive, tokenize "13a"), except
+    tokenize "zh" when a reference holds CJK text (13a would leave a Chinese sentence one token)."""
+    import sacrebleu
+
+    refs = [g for g in gold if g and g.strip()]
+    pred = ruler_postprocess(output)
+    if not pred or not refs:
+        return 0.0
+    tokenize = "zh" if any(_CJK.search(r) for r in refs) else "13a"
+    score = sacrebleu.sentence_bleu(pred, refs, tokenize=tokenize).score / 100
+    return min(1.0, max(0.0, float(score)))
+
+
+_HEX_ID = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{6}(?![0-9A-Za-z])")
+_INTEGER = re.compile(r"(?<!\d)\d+(?!\d)")
+
+
+def _named_ids(text: str, hex_ids: bool) -> set:
+    if hex_ids:  # an all-letter lowercase token is an English word ("decade", "facade"), not an id
+        return {m.group(0).upper() for m in _HEX_ID.finditer(text or "")
+                if any(c.isdigit() for c in m.group(0)) or m.group(0).isupper()}
+    return {int(m.group(0)) for m in _INTEGER.finditer(text or "")}
+
+
+def id_set_f1(output: str, gold: Sequence[str]) -> float:
+    """F1 between the set of ids an answer names and the gold ids (M4LE's multiple-span answers).
+    Gold ids are M4LE's random 6-hex-digit ids ("3FA2C1": every standalone 6-hex-digit token of the
+    output counts, case ignored unless it is all letters) or positions ("Article 3", "3": every integer of the output counts,
+    compared as numbers). No gold ids: 1 when the output names no id of either kind, else 0."""
+    golds = [g.strip() for g in gold if g and g.strip()]
+    if not golds:
+        return 0.0 if _named_ids(output, True) or _named_ids(output, False) else 1.0
+    hex_ids = all(_HEX_ID.fullmatch(g) for g in golds)
+    truth = set().union(*(_named_ids(g, hex_ids) for g in golds))
+    named = _named_ids(output, hex_ids)
+    if not truth:
+        return 1.0 if not named else 0.0
+    hits = len(named & truth)
+    if not hits:
+        return 0.0
+    precision, recall = hits / len(named), hits / len(truth)
+    return 2 * precision * recall / (precision + recall)
+
+
+def count_match(output: str, gold: Sequence[str]) -> float:
+    """1 when the FIRST number of the output (digits or number words) is the gold count (gold[0])."""
+    found = numbers_in(output)
+    target = numbers_in(gold[0]) if gold else []
+    return 1.0 if found and target and found[0] == target[0] else 0.0
+
+
 METRICS: dict[str, Callable[[str, Sequence[str]], float]] = {
     "string_match_all": string_match_all,
     "string_match_part": string_match_part,
@@ -225,6 +331,10 @@ METRICS: dict[str, Callable[[str, Sequence[str]], float]] = {
     "choice_accuracy": choice_accuracy,
     "first_word_match": first_word_match,
     "contains_any": contains_any,
+    "rouge_l_recall": rouge_l_recall,
+    "bleu": bleu,
+    "id_set_f1": id_set_f1,
+    "count_match": count_match,
 }
 
 

@@ -31,6 +31,23 @@ def load_aggregates(runs: list[Path]) -> pl.DataFrame:
     )
 
 
+def normalize(agg: pl.DataFrame, reference: str) -> pl.DataFrame:
+    """M4LE's normalised scores: each row divided by the reference system's score for the same family,
+    variant, ability, depth, bin and metric at the reference's shortest length (its "1k" score).
+    Rows without a reference score are dropped; CIs are scaled alike."""
+    keys = ["family", "variant", "ability", "depth", "bin", "metric"]
+    ref = agg.filter((pl.col("system") == reference) & pl.col("length").is_not_null())
+    if ref.is_empty():
+        from .errors import UserError
+
+        raise UserError(f"--normalize-by {reference}: no run of that system with per-length scores among these runs")
+    shortest = ref.group_by("family").agg(pl.col("length").min().alias("_shortest"))
+    ref = (ref.join(shortest, on="family").filter(pl.col("length") == pl.col("_shortest"))
+              .group_by(keys).agg(pl.col("mean").first().alias("_ref")))
+    out = agg.join(ref, on=keys, how="inner", nulls_equal=True).filter(pl.col("_ref") > 0)
+    return out.with_columns([(pl.col(c) / pl.col("_ref")).alias(c) for c in ("mean", "ci_low", "ci_high")]).drop("_ref")
+
+
 def _primary(agg: pl.DataFrame) -> pl.DataFrame:
     """Keep the probes' own (headline) metric, e.g. string_match_all for needle."""
     return agg.filter(pl.col("primary"))
@@ -47,29 +64,29 @@ def print_table(agg: pl.DataFrame, console: Console) -> None:
 
 
 def _family_table(agg: pl.DataFrame, family: str | None, console: Console) -> None:
+    """Rows: system x condition x variant (x metric, when a family's probes use several: M4LE)."""
     marginal = pl.col("depth").is_null() & pl.col("bin").is_null() & pl.col("ability").is_null()
     cells = agg.filter(pl.col("length").is_not_null() & marginal)
     overall = agg.filter(pl.col("length").is_null() & marginal)
     lengths = sorted(cells.get_column("length").unique().to_list())
+    by_metric = agg.get_column("metric").n_unique() > 1
     table = Table(title=f"{escape(family or '')} scores (x100; overall with 95% CI)".strip())
-    for col in ("system", "condition", "family", "variant"):
+    for col in ("system", "condition", "family", "variant") + (("metric",) if by_metric else ()):
         table.add_column(col)
     for length in lengths:
         table.add_column(_fmt_len(length), justify="right")
     table.add_column("overall", justify="right")
     table.add_column("n", justify="right")
-    keys = ["system", "condition", "family", "variant"]
+    keys = ["system", "condition", "family", "variant", "metric"]
     for row in overall.sort(keys, nulls_last=True).iter_rows(named=True):
-        match = cells.filter(
-            (pl.col("system") == row["system"]) & (pl.col("condition") == row["condition"]) & (pl.col("family") == row["family"])
-        )
-        match = match.filter(pl.col("variant").is_null() if row["variant"] is None else pl.col("variant") == row["variant"])
-        by_len = dict(zip(match.get_column("length").to_list(), match.get_column("mean").to_list()))
+        same = pl.all_horizontal([pl.col(k).is_null() if row[k] is None else pl.col(k) == row[k] for k in keys])
+        by_len = dict(cells.filter(same).select("length", "mean").iter_rows())
         table.add_row(  # names are data, not markup: "[a]" in a label must print as itself
             escape(row["system"]),
             escape(row["condition"]),
             escape(row["family"]),
             escape(row["variant"] or "(all)"),
+            *((escape(row["metric"]),) if by_metric else ()),
             *[f"{by_len[l] * 100:.1f}" if l in by_len else "" for l in lengths],
             f"{row['mean'] * 100:.1f} [{row['ci_low'] * 100:.1f}, {row['ci_high'] * 100:.1f}]",
             str(row["n"]),
@@ -78,8 +95,9 @@ def _family_table(agg: pl.DataFrame, family: str | None, console: Console) -> No
 
 
 def _ability_table(agg: pl.DataFrame, family: str | None, console: Console) -> None:
-    """Families with several abilities (LongMemEval's question types): one column per ability, the
-    task-averaged mean, and the bins across lengths (LongMemEval: abstention vs answerable)."""
+    """Families with several abilities (LongMemEval's question types, M4LE's five): one column per
+    ability, the task-averaged mean, and the bins across lengths (LongMemEval: abstention vs answerable).
+    Rows: system x condition (x metric, when the family's probes use several)."""
     others = ("variant", "length", "depth", "bin")
     by_ability = agg.filter(pl.col("ability").is_not_null() & pl.all_horizontal([pl.col(c).is_null() for c in others]))
     abilities = sorted(a for a in by_ability.get_column("ability").unique().to_list() if a != TASK_AVERAGED)
@@ -87,16 +105,19 @@ def _ability_table(agg: pl.DataFrame, family: str | None, console: Console) -> N
         return
     by_bin = agg.filter(pl.col("bin").is_not_null() & pl.all_horizontal([pl.col(c).is_null() for c in ("variant", "length", "depth", "ability")]))
     bins = sorted(by_bin.get_column("bin").unique().to_list())
+    by_metric = agg.get_column("metric").n_unique() > 1
     columns = abilities + [TASK_AVERAGED] + [f"bin {b}" for b in bins]
+    keys = ["system", "condition"] + (["metric"] if by_metric else [])
     table = Table(title=f"{escape(family or '')} by ability (x100)".strip())
-    for col in ("system", "condition", *columns):  # long ability names wrap instead of being cut
-        table.add_column(escape(col), justify="left" if col in ("system", "condition") else "right", overflow="fold")
-    keys = ["system", "condition"]
+    for col in (*keys, *columns):  # long ability names wrap instead of being cut
+        table.add_column(escape(col), justify="left" if col in keys else "right", overflow="fold")
     for key in by_ability.select(keys).unique().sort(keys).iter_rows():
-        mine = (pl.col("system") == key[0]) & (pl.col("condition") == key[1])
+        mine = pl.all_horizontal([pl.col(k) == v for k, v in zip(keys, key)])
         means = {r["ability"]: r["mean"] for r in by_ability.filter(mine).iter_rows(named=True)}
         means.update({f"bin {r['bin']}": r["mean"] for r in by_bin.filter(mine).iter_rows(named=True)})
-        table.add_row(escape(key[0]), escape(key[1]), *[f"{means[c] * 100:.1f}" if c in means else "" for c in columns])
+        if TASK_AVERAGED in means and len(means) - len(bins) <= 2:
+            del means[TASK_AVERAGED]  # one ability under this metric: its average is itself
+        table.add_row(*map(escape, key), *[f"{means[c] * 100:.1f}" if c in means else "" for c in columns])
     console.print(table)
 
 

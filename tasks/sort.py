@@ -176,6 +176,10 @@ class SortFamily(TaskFamily):
             books.append(book_from_text(title, text, f"narrative:{seed}/{i}", clean=False))
         return self.build(books, variants, params, seed, tokenizer)
 
+    def sources_manifest(self, books: list[Book]) -> list[dict]:
+        """Each book by name and content hash."""
+        return [{"source": b.source, "title": b.title, "sha256": b.key, "words": b.n_words} for b in books]
+
     def build(self, books: list[Book], variants: list[str], params: SortParams, seed: int, counter: Any) -> tuple[pa.Table, pa.Table]:
         """The Book-SORT protocol over `books` (see data_builders/book_sort.py)."""
         template = Template.load(params.prompt)

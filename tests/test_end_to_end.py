@@ -197,3 +197,23 @@ def test_longmemeval_embedded_model_as_system_and_judge(embedded_server, tmp_pat
     nc_scores = pl.read_parquet(tmp_path / "nc" / "scores.parquet").filter(
         (pl.col("metric") == "lme_match") & ~pl.col("probe_id").str.ends_with("_abs"))
     assert nc_scores.get_column("value").sum() <= 1  # without the history, at most a lucky guess
+
+
+def test_m4le_runs_on_the_embedded_model(embedded_server, tmp_path):
+    """A small M4LE set in the embedded model's tokens (one item per task x ability, 1.5k bucket): every
+    probe is answered within the window and scored by its ability's metric."""
+    from longbench_suite.generate import generate_dataset
+
+    data = tmp_path / "m4le"
+    params = ["tasks=classification,qa,retrieval,summarization", "buckets=1536", "samples=1", "unit=tokens",
+              "articles=120", "max_new_tokens=48"]
+    generate_dataset("m4le", data, None, params, seed=0, tokenizer="embedded")
+    spec = f"embedded,base_url={embedded_server.base_url}"
+    res = lbs("run", data, "-s", spec, "-o", tmp_path / "r", "--no-cache")
+    assert res.returncode == 0, res.stderr
+    preds = pl.read_parquet(tmp_path / "r" / "predictions.parquet")
+    probes = pl.read_parquet(data / "probes.parquet")
+    assert preds.height == probes.height == 10 and preds.get_column("error").null_count() == 10
+    assert preds.get_column("prompt_tokens").min() > 1024 and preds.get_column("prompt_tokens").max() <= 1536 + 64
+    scores = pl.read_parquet(tmp_path / "r" / "scores.parquet").join(probes.select("probe_id", "metric"), on=["probe_id", "metric"])
+    assert scores.height == 10 and scores.get_column("value").is_between(0, 1).all()

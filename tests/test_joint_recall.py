@@ -273,7 +273,7 @@ def test_oracle_scores_exactly_one(grid, tmp_path):
     assert scores.height == 800 and scores.get_column("value").min() == 1.0
     agg = _primary(tmp_path / "o")
     assert set(agg.get_column("bin").drop_nulls().to_list()) == {f"ctx{c:02d}-key08" for c in (1, 2, 4, 8)}
-    assert set(agg.get_column("ability").drop_nulls().to_list()) == {"associative-recall", "joint-recall"}
+    assert set(agg.get_column("ability").drop_nulls().to_list()) == {"associative-recall", "joint-recall", "task-averaged"}
     assert agg.get_column("mean").min() == 1.0 and agg.get_column("mean").max() == 1.0
 
 

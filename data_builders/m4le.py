@@ -1,0 +1,311 @@
+"""M4LE conversions: many short-task instances packed into one long context, one question about them.
+
+A source is any table of short-task rows (a `datasets` id or a local jsonl/json/parquet/csv/arrow
+file, or the project's offline news corpus) read through a column mapping onto roles:
+    text (required), label, title, summary, question, answer, target.
+Task types and what they need:
+    classification  text + label          summarization  text + summary
+    qa              text + question + answer    retrieval  text + summary (or title)
+    translation     text + target
+Abilities (M4LE's five), as questions about the packed instances:
+    explicit-single     one instance named by its marker ("[3FA2C1]" or "Article 4")
+    semantic-single     one instance identified by its content (its title, its question, its summary)
+    explicit-multiple   the markers of every instance that satisfies a stated condition (a label)
+    semantic-multiple   how many instances have a described property (a label)
+    global              a task over the whole context (summarise all articles)
+Packing follows M4LE: instances are added in random order until the total (instruction, question and
+context, in words or tokens of a named tokenizer) lies in (previous bucket, bucket]; an instance that
+overshoots is skipped for another, and a draw that cannot land in the bucket starts again.
+
+`import_official` reads M4LE's released jsonl items (instruction, input, answers, input_length,
+total_length, length_bucket).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from longbench_suite.errors import UserError
+
+ROLES = ("text", "label", "title", "summary", "question", "answer", "target")
+TASK_TYPES = ("classification", "qa", "summarization", "retrieval", "translation")
+ABILITIES = ("explicit-single", "semantic-single", "explicit-multiple", "semantic-multiple", "global")
+NEEDS = {  # roles a task type needs beyond text
+    "classification": ("label",), "qa": ("question", "answer"), "summarization": ("summary",),
+    "retrieval": ("summary",), "translation": ("target",),
+}
+# Which abilities a task type can be asked in (semantic-single classification/summarization needs titles).
+SUPPORTED = {
+    "classification": ("explicit-single", "semantic-single", "explicit-multiple", "semantic-multiple"),
+    "qa": ("explicit-single", "semantic-single"),
+    "summarization": ("explicit-single", "semantic-single", "global"),
+    "retrieval": ("semantic-single",),
+    "translation": ("explicit-single",),
+}
+METRIC = {  # M4LE's metric per task type and ability
+    ("classification", "explicit-single"): "contains_any",
+    ("classification", "semantic-single"): "contains_any",
+    ("classification", "explicit-multiple"): "id_set_f1",
+    ("classification", "semantic-multiple"): "count_match",
+    ("qa", "explicit-single"): "contains_any",
+    ("qa", "semantic-single"): "contains_any",
+    ("summarization", "explicit-single"): "rouge_l_recall",
+    ("summarization", "semantic-single"): "rouge_l_recall",
+    ("summarization", "global"): "rouge_l_recall",
+    ("retrieval", "semantic-single"): "contains_any",
+    ("translation", "explicit-single"): "bleu",
+}
+MARKERS = ("id", "position")
+BUCKETS = (1024, 2048, 4096, 6144, 8192, 16384, 32768, 65536, 131072)  # M4LE's: 1k 2k 4k 6k 8k 16k 32k 64k 128k
+
+
+def bucket_floor(bucket: int) -> int:
+    """The previous M4LE bucket: an item of bucket b lies in (floor, b] (0 below 1k; b/2 off the list)."""
+    below = [b for b in BUCKETS if b < bucket]
+    return below[-1] if bucket in BUCKETS and below else (0 if bucket <= BUCKETS[0] else bucket // 2)
+
+
+@dataclass(frozen=True)
+class Instance:
+    key: str  # the source row (for provenance)
+    text: str
+    label: str | None = None
+    title: str | None = None
+    summary: str | None = None
+    question: str | None = None
+    answers: tuple[str, ...] = ()
+    target: str | None = None
+
+
+@dataclass
+class Packed:
+    """One episode: the chosen instances in context order, their markers, and the rendered context."""
+
+    instances: list[Instance]
+    markers: list[str]
+    context: str
+    n_units: int
+    meta: dict = field(default_factory=dict)
+
+
+# --- sources ---------------------------------------------------------------------------------------
+
+
+def parse_columns(text: str | None) -> dict[str, str]:
+    """'text=article,label=topic' -> {"text": "article", "label": "topic"} (roles default to their own names)."""
+    mapping = {r: r for r in ROLES}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        role, sep, column = part.partition("=")
+        if not sep or role.strip() not in ROLES or not column.strip():
+            raise UserError(f"bad column mapping {part!r}: use ROLE=COLUMN with ROLE one of {', '.join(ROLES)}")
+        mapping[role.strip()] = column.strip()
+    return mapping
+
+
+def instances_from_rows(rows: Iterable[dict], columns: dict[str, str], source: str) -> list[Instance]:
+    """Rows -> instances through the mapping; a role whose column is absent stays empty."""
+    out = []
+    for i, row in enumerate(rows):
+        def get(role: str) -> Any:
+            return row.get(columns[role])
+
+        text = get("text")
+        if not isinstance(text, str) or not text.strip():
+            continue
+        answer = get("answer")
+        if isinstance(answer, dict) and "text" in answer:  # SQuAD-style {"text": [...], "answer_start": [...]}
+            answer = answer["text"]
+        answers = tuple(str(a) for a in (answer if isinstance(answer, (list, tuple)) else [answer]) if a not in (None, ""))
+        label = get("label")
+        out.append(Instance(
+            key=f"{source}#{i}", text=" ".join(text.split()), label=None if label is None else str(label),
+            title=_clean(get("title")), summary=_clean(get("summary")), question=_clean(get("question")),
+            answers=answers, target=_clean(get("target")),
+        ))
+    return out
+
+
+def _clean(value: Any) -> str | None:
+    return " ".join(str(value).split()) if value not in (None, "") else None
+
+
+def read_source(source: str, columns: dict[str, str], split: str = "train", limit: int | None = None) -> list[Instance]:
+    """A `datasets` source (id, file or save_to_disk dir) through the column mapping."""
+    from itertools import islice
+
+    from .sources import load_dataset_source
+
+    ds = load_dataset_source(source, split)
+    if columns["text"] not in ds.column_names:
+        raise UserError(f"source {source!r} has no text column {columns['text']!r}; columns: {', '.join(ds.column_names)} "
+                        "(map one with --columns text=COLUMN)")
+    present = {c for c in columns.values() if c in ds.column_names}
+    rows = islice(ds.select_columns(sorted(present)), limit) if limit else ds.select_columns(sorted(present))
+    found = instances_from_rows(rows, columns, Path(source).name or source)
+    if not found:
+        raise UserError(f"source {source!r} has no non-empty text in column {columns['text']!r}")
+    return found
+
+
+def check_task(instances: list[Instance], task: str, ability: str) -> None:
+    if task not in TASK_TYPES:
+        raise UserError(f"unknown task type {task!r}; known: {', '.join(TASK_TYPES)}")
+    if ability not in ABILITIES:
+        raise UserError(f"unknown ability {ability!r}; known: {', '.join(ABILITIES)}")
+    if ability not in SUPPORTED[task]:
+        raise UserError(f"{task} cannot be asked as {ability}; it supports {', '.join(SUPPORTED[task])}")
+    needs = NEEDS[task] + (("title",) if ability == "semantic-single" and task in ("classification", "summarization") else ())
+    for role in needs:
+        have = sum(1 for x in instances if (x.answers if role == "answer" else getattr(x, role)))
+        if have < 2:
+            raise UserError(f"{task} ({ability}) needs a {role} column: map it with --columns {role}=COLUMN")
+    if task == "classification" and ability.endswith("multiple") and len({x.label for x in instances}) < 2:
+        raise UserError("multiple-span classification needs at least two labels in the source")
+
+
+# --- packing ---------------------------------------------------------------------------------------
+
+
+def make_markers(n: int, kind: str, rng: random.Random) -> list[str]:
+    """M4LE's markers: distinct random 6-hex-digit uppercase ids, or positions "Article 1".."Article n"."""
+    if kind == "position":
+        return [f"Article {i}" for i in range(1, n + 1)]
+    seen: set[str] = set()
+    out = []
+    while len(out) < n:
+        marker = f"{rng.randrange(16 ** 6):06X}"
+        if marker not in seen:
+            seen.add(marker)
+            out.append(marker)
+    return out
+
+
+def block(marker: str, kind: str, text: str) -> str:
+    return f"[{marker}]\n{text}" if kind == "id" else f"{marker}:\n{text}"
+
+
+def pack(
+    pool: list[Instance], lo: int, hi: int, fixed: int, count, rng: random.Random, kind: str,
+    costs: dict[str, int], ok=None, attempts: int = 20, misses: int = 8,
+) -> tuple[list[Instance], int] | None:
+    """Draw instances in random order and keep each that still fits under `hi` (after `misses` that do
+    not fit in a row the context is full); accept when fixed + blocks lies in (lo, hi] and `ok(chosen)`
+    holds, else draw again. `costs` caches each text's count (each is counted once). None: impossible."""
+    order = list(range(len(pool)))
+    for _ in range(attempts):
+        rng.shuffle(order)
+        chosen, total, missed = [], fixed, 0
+        for i in order:
+            inst = pool[i]
+            cost = costs.get(inst.key)
+            if cost is None:
+                cost = costs[inst.key] = count(block("Article 10" if kind == "position" else "3FA2C1", kind, inst.text)) + 1
+            if total + cost > hi:
+                missed += 1
+                if missed >= misses:
+                    break
+                continue
+            chosen.append(inst)
+            total, missed = total + cost, 0
+        if chosen and total > lo and (ok is None or ok(chosen)):
+            return chosen, total
+    return None
+
+
+# --- M4LE's released items -------------------------------------------------------------------------
+
+OFFICIAL_FIELDS = ("instruction", "input", "answers")
+_HEX_ID = re.compile(r"^[0-9A-Fa-f]{6}$")
+_TRANSLATION_HINTS = ("translation", "news-commentary", "open-subtitles", "tedtalks", "en2zh", "zh2en", "wmt")
+
+
+def task_ability(task: str) -> str | None:
+    """'mnds-news_semantic-multiple' -> semantic-multiple; 'arxiv_global' -> global; unknown -> None."""
+    suffix = task.rsplit("_", 1)[-1] if "_" in task else ""
+    return suffix if suffix in ABILITIES else None
+
+
+def guess_metric(task: str, ability: str | None, answers: list[list[str]]) -> str:
+    """M4LE's metric for a task file when not given: id lists -> id_set_f1, counts -> count_match,
+    translation datasets -> bleu, long answers (summaries) -> rouge_l_recall, else contains_any."""
+    flat = [a for item in answers for a in item]
+    if any(h in task.lower() for h in _TRANSLATION_HINTS):
+        return "bleu"
+    if ability and ability.endswith("multiple") and flat and all(_HEX_ID.match(a.strip()) for a in flat):
+        return "id_set_f1"
+    if flat and all(a.strip().isdigit() for a in flat):
+        return "count_match"
+    words = sum(len(a.split()) + sum(1 for ch in a if "\u4e00" <= ch <= "\u9fff") for a in flat) / max(len(flat), 1)
+    return "rouge_l_recall" if words > 12 else "contains_any"
+
+
+def _bucket(value: Any) -> int | None:
+    if isinstance(value, int):
+        return value
+    text = str(value or "").strip().lower()
+    try:
+        return int(float(text[:-1]) * 1000) if text.endswith("k") else int(text)
+    except ValueError:
+        return None
+
+
+def read_official(path: Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"M4LE file not found: {path}")
+    items = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path} line {n} is not JSON ({e.msg})") from None
+            if not isinstance(item, dict):
+                raise UserError(f"{path} line {n} is not a JSON object")
+            missing = [f for f in OFFICIAL_FIELDS if f not in item]
+            if missing:
+                raise UserError(f"{path} line {n}: missing field(s) {', '.join(missing)}")
+            answers = item["answers"] if isinstance(item["answers"], list) else [item["answers"]]
+            if not isinstance(item["input"], str) or not isinstance(item["instruction"], str) or not answers:
+                raise UserError(f"{path} line {n}: instruction and input must be strings, answers a non-empty list")
+            items.append({**item, "answers": [str(a) for a in answers], "_line": n})
+    if not items:
+        raise UserError(f"{path} holds no items")
+    return items
+
+
+def import_official(path: Path, task: str | None, metric: str | None, counter: Any, max_new_tokens: int):
+    """M4LE's items -> (episodes, probes, manifest extras): the input is the episode, the instruction the
+    question, the answers the gold; ability from the task name, the metric from `guess_metric` unless given."""
+    from longbench_suite import metrics, schemas
+
+    path = Path(path)
+    items = read_official(path)
+    task = task or path.stem
+    ability = task_ability(task)
+    metric = metric or guess_metric(task, ability, [i["answers"] for i in items])
+    if metric not in metrics.METRICS:
+        raise UserError(f"unknown metric {metric!r}; known: {', '.join(metrics.METRICS)}")
+    episodes, probes = schemas.TableBuilder(schemas.EPISODES), schemas.TableBuilder(schemas.PROBES)
+    for k, item in enumerate(items):
+        eid = f"{task}/{k:05d}"
+        extra = {key: v for key, v in item.items() if key not in ("instruction", "input", "answers", "_line")}
+        episodes.add(
+            episode_id=eid, family="m4le", variant=task, length=_bucket(item.get("length_bucket")),
+            n_tokens=counter.count(item["input"]) if counter is not None else None, text=item["input"], sessions=None,
+            meta=json.dumps({"line": item["_line"]}),
+        )
+        probes.add(
+            probe_id=eid, episode_id=eid, family="m4le", variant=task, ability=ability,
+            length=_bucket(item.get("length_bucket")), depth=None, bin=None, question=item["instruction"],
+            answer_prefix="", gold=item["answers"], choices=None, metric=metric, chance=0.0,
+            max_new_tokens=max_new_tokens, meta=json.dumps({"task": task, "source": "official", **extra}),
+        )
+    return episodes.table(), probes.table(), {"source": {"file": path.name, "task": task}, "metric": metric, "ability": ability}
