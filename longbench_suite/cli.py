@@ -130,7 +130,7 @@ def build_m4le(
     mapping = parse_columns(columns)
     io.prepare_output_dir(output, overwrite, marker="manifest.json")  # before reading the source
     pool = read_source(source, mapping, split, limit)
-    params = list(param) + ([f"abilities={','.join(ability)}"] if ability else []) + [f"tasks={','.join(task_type)}"]
+    params = list(param) + ([f"abilities={','.join(ability)}"] if ability else [])
     manifest = generate_dataset("m4le", output, task_type, params, seed, tokenizer, None, overwrite, inputs=pool)
     _report_dataset(output, manifest)
 

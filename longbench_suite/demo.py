@@ -10,7 +10,9 @@ Two small datasets sized for the embedded model's 2,048-token window, then one r
 - LongMemEval, generated: one item per question type and one abstention item each, as the evidence
   sessions only (oracle) and among filler chats up to 1.5k tokens (haystack); the embedded model in
   context and with no context, scored by the deterministic scorer and judged by the same model as
-  LongMemEval's LLM judge (a 135M judge is weak: it shows the protocol, not a trustworthy verdict).
+  LongMemEval's LLM judge (a 135M judge is weak: it shows the protocol, not a trustworthy verdict);
+- M4LE on the offline news corpus: one item per task type x ability in a 1.5k-token bucket; the
+  embedded model in context and with no context, oracle and random.
 The model is served once and shared by all of its runs.
 """
 
@@ -34,6 +36,8 @@ SORT_PARAMS = ["lengths=250,1000", "books=1", "book_words=4000", "excerpts=4", "
 SORT_VARIANTS = ["ls20"]
 LME_PARAMS = ["samples=2", "abstention=1", "lengths=1536", "max_new_tokens=32"]
 LME_VARIANTS = ["oracle", "haystack"]
+M4LE_PARAMS = ["buckets=1536", "samples=1", "unit=tokens", "articles=120", "max_new_tokens=48"]
+M4LE_VARIANTS = ["classification", "qa", "retrieval", "summarization"]
 
 
 def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
@@ -52,6 +56,8 @@ def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
         "sort": generate_dataset("sort", workdir / "data" / "sort", SORT_VARIANTS, SORT_PARAMS, seed=0, tokenizer="embedded", overwrite=True),
         "longmemeval": generate_dataset("longmemeval", workdir / "data" / "longmemeval", LME_VARIANTS, LME_PARAMS, seed=0,
                                         tokenizer="embedded", overwrite=True),
+        "m4le": generate_dataset("m4le", workdir / "data" / "m4le", M4LE_VARIANTS, M4LE_PARAMS, seed=0, tokenizer="embedded",
+                                 overwrite=True),
     }
     for name, m in datasets.items():
         console.print(f"generated {m['counts']['probes']} {name} probes in {m['generation_s']:.1f}s -> {workdir / 'data' / name}")
@@ -73,6 +79,10 @@ def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
             ("longmemeval", "embedded", f"embedded,{endpoint}", Condition.IN_CONTEXT),
             ("longmemeval", "embedded-no-context", f"embedded,{endpoint}", Condition.NO_CONTEXT),
             ("longmemeval", "oracle", "oracle", Condition.IN_CONTEXT),
+            ("m4le", "embedded", f"embedded,{endpoint}", Condition.IN_CONTEXT),
+            ("m4le", "embedded-no-context", f"embedded,{endpoint}", Condition.NO_CONTEXT),
+            ("m4le", "oracle", "oracle", Condition.IN_CONTEXT),
+            ("m4le", "random", "random", Condition.IN_CONTEXT),
         ]
         for family, label, spec, condition in plan:
             out = workdir / "runs" / family / label

@@ -205,9 +205,8 @@ def test_m4le_runs_on_the_embedded_model(embedded_server, tmp_path):
     from longbench_suite.generate import generate_dataset
 
     data = tmp_path / "m4le"
-    params = ["tasks=classification,qa,retrieval,summarization", "buckets=1536", "samples=1", "unit=tokens",
-              "articles=120", "max_new_tokens=48"]
-    generate_dataset("m4le", data, None, params, seed=0, tokenizer="embedded")
+    params = ["buckets=1536", "samples=1", "unit=tokens", "articles=120", "max_new_tokens=48"]
+    generate_dataset("m4le", data, ["classification", "qa", "retrieval", "summarization"], params, seed=0, tokenizer="embedded")
     spec = f"embedded,base_url={embedded_server.base_url}"
     res = lbs("run", data, "-s", spec, "-o", tmp_path / "r", "--no-cache")
     assert res.returncode == 0, res.stderr

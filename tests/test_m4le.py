@@ -212,3 +212,27 @@ def test_official_import(tmp_path):
 def test_bucket_floor_is_the_previous_m4le_bucket():
     assert [conv.bucket_floor(b) for b in (1024, 2048, 4096, 6144, 8192, 16384, 131072)] == [0, 1024, 2048, 4096, 6144, 8192, 65536]
     assert conv.bucket_floor(3000) == 1500 and conv.bucket_floor(512) == 0
+
+
+def test_offline_news_corpus_conversion(tmp_path):
+    """`lbs generate m4le` packs the project's news corpus: every task type it has (not translation) in
+    every ability, semantic questions name headlines and summaries that are not in the context."""
+    ds = _gen_news(tmp_path)
+    got = {(p["variant"], p["ability"]) for p in ds.probes.to_pylist()}
+    assert got == {(t, a) for t in ("classification", "qa", "summarization", "retrieval") for a in conv.SUPPORTED[t]}
+    for episode, probe in _rows(ds):
+        if probe["ability"] == "semantic-single" and probe["variant"] in ("classification", "summarization"):
+            title = re.search(r'headline would be "([^"]+)"', probe["question"]).group(1)
+            assert title not in episode["text"]
+        if probe["variant"] == "retrieval":
+            summary = re.search(r'describe: "([^"]+)"', probe["question"]).group(1)
+            assert summary not in episode["text"]
+    res = lbs("run", ds.path, "-s", "oracle", "-o", tmp_path / "o")
+    assert res.returncode == 0, res.stderr
+    assert pl.read_parquet(tmp_path / "o" / "scores.parquet").get_column("value").min() == 1.0
+    assert "translation" in one_line_error(lbs("generate", "m4le", "-v", "translation", "-o", tmp_path / "t"))
+
+
+def _gen_news(tmp_path):
+    generate_dataset("m4le", tmp_path / "news", None, ["buckets=1k,2k", "samples=2", "articles=200"], seed=1)
+    return io.Dataset(tmp_path / "news")
