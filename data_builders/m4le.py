@@ -5,7 +5,7 @@ file, or the project's offline news corpus) read through a column mapping onto r
     text (required), label, title, summary, question, answer, target.
 Task types and what they need:
     classification  text + label          summarization  text + summary
-    qa              text + question + answer    retrieval  text + summary (or title)
+    qa              text + question + answer    retrieval  text + summary
     translation     text + target
 Abilities (M4LE's five), as questions about the packed instances:
     explicit-single     one instance named by its marker ("[3FA2C1]" or "Article 4")
@@ -61,13 +61,20 @@ METRIC = {  # M4LE's metric per task type and ability
     ("translation", "explicit-single"): "bleu",
 }
 MARKERS = ("id", "position")
-BUCKETS = (1024, 2048, 4096, 6144, 8192, 16384, 32768, 65536, 131072)  # M4LE's: 1k 2k 4k 6k 8k 16k 32k 64k 128k
+BUCKET_KS = (1, 2, 4, 6, 8, 16, 32, 64, 128)  # M4LE's buckets: 1k 2k 4k 6k 8k 16k 32k 64k 128k
 
 
-def bucket_floor(bucket: int) -> int:
+def bucket_size(size: int, unit: str) -> int:
+    """A `-p buckets=1k` value (1024, RULER's token convention) in the unit's own thousands: M4LE counts
+    words, and its 1k bucket is 1,000 words; in tokens 1k stays 1,024."""
+    return size * 1000 // 1024 if unit == "words" and size % 1024 == 0 else size
+
+
+def bucket_floor(bucket: int, unit: str = "words") -> int:
     """The previous M4LE bucket: an item of bucket b lies in (floor, b] (0 below 1k; b/2 off the list)."""
-    below = [b for b in BUCKETS if b < bucket]
-    return below[-1] if bucket in BUCKETS and below else (0 if bucket <= BUCKETS[0] else bucket // 2)
+    canonical = [k * (1000 if unit == "words" else 1024) for k in BUCKET_KS]
+    below = [b for b in canonical if b < bucket]
+    return below[-1] if bucket in canonical and below else (0 if bucket <= canonical[0] else bucket // 2)
 
 
 @dataclass(frozen=True)
@@ -111,8 +118,11 @@ def instances_from_rows(rows: Iterable[dict], columns: dict[str, str], source: s
     """Rows -> instances through the mapping; a role whose column is absent stays empty."""
     out = []
     for i, row in enumerate(rows):
-        def get(role: str) -> Any:
-            return row.get(columns[role])
+        def get(role: str) -> Any:  # "translation.de" reaches into a nested column
+            value: Any = row
+            for part in columns[role].split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            return value
 
         text = get("text")
         if not isinstance(text, str) or not text.strip():
@@ -141,11 +151,17 @@ def read_source(source: str, columns: dict[str, str], split: str = "train", limi
     from .sources import load_dataset_source
 
     ds = load_dataset_source(source, split)
-    if columns["text"] not in ds.column_names:
+    top = {role: column.split(".")[0] for role, column in columns.items()}
+    if top["text"] not in ds.column_names:
         raise UserError(f"source {source!r} has no text column {columns['text']!r}; columns: {', '.join(ds.column_names)} "
                         "(map one with --columns text=COLUMN)")
-    present = {c for c in columns.values() if c in ds.column_names}
-    rows = islice(ds.select_columns(sorted(present)), limit) if limit else ds.select_columns(sorted(present))
+    present = {c for c in top.values() if c in ds.column_names}
+    ds = ds.select_columns(sorted(present))
+    names = getattr(ds.features.get(top["label"]), "names", None)  # a ClassLabel: ints stand for these names
+    if names:
+        ds = ds.cast_column(top["label"], __import__("datasets").Value("string"))
+        ds = ds.map(lambda row: {top["label"]: names[int(row[top["label"]])] if row[top["label"]] is not None else None})
+    rows = islice(ds, limit) if limit else ds
     found = instances_from_rows(rows, columns, Path(source).name or source)
     if not found:
         raise UserError(f"source {source!r} has no non-empty text in column {columns['text']!r}")
@@ -236,10 +252,12 @@ def guess_metric(task: str, ability: str | None, answers: list[list[str]]) -> st
     flat = [a for item in answers for a in item]
     if any(h in task.lower() for h in _TRANSLATION_HINTS):
         return "bleu"
-    if ability and ability.endswith("multiple") and flat and all(_HEX_ID.match(a.strip()) for a in flat):
-        return "id_set_f1"
+    tokens = [t for a in flat for t in re.split(r"[\s,;]+", a.strip()) if t]
     if flat and all(a.strip().isdigit() for a in flat):
         return "count_match"
+    if ability and ability.endswith("multiple") and tokens and (
+            all(_HEX_ID.match(t) for t in tokens) or all(re.fullmatch(r"Article|\d+", t) for t in tokens)):
+        return "id_set_f1"  # ids, one per answer or joined ("3FA2C1, 09BC3D", "Article 3, Article 7")
     words = sum(len(a.split()) + sum(1 for ch in a if "\u4e00" <= ch <= "\u9fff") for a in flat) / max(len(flat), 1)
     return "rouge_l_recall" if words > 12 else "contains_any"
 

@@ -5,10 +5,11 @@ Grouping sets, each with system, condition, family and metric:
   (variant, length, bin)     the cells of a SORT grid (excerpt length x distance bin)
   (variant, length), (variant)
   (length, depth), (length, bin), (length), ()   across variants: heatmaps, curves, headline
-  (ability)                  per ability (LongMemEval types, M4LE abilities)
-  (bin)                      per bin across lengths (LongMemEval: abstention vs answerable)
-Plus, where a family has two or more abilities, ability = "task-averaged": the unweighted mean of
-the per-ability means (LongMemEval's task-averaged accuracy), CI from the per-ability variances.
+  (ability), (variant, ability)   per ability (LongMemEval types, M4LE abilities), overall and per variant
+  (bin), (variant, bin)           per bin across lengths (LongMemEval: abstention vs answerable)
+Plus, where a family has two or more abilities, ability = "task-averaged" (overall and per variant):
+the unweighted mean of the per-ability means (LongMemEval's task-averaged accuracy), CI from the
+per-ability variances.
 A null grouping column in a row means "all values". A probe whose own value of a grouping column is
 null (needle has no bin, SORT no depth) is left out of that grouping set, so it never poses as a marginal.
 """
@@ -32,6 +33,8 @@ GROUPING_SETS: list[tuple[str, ...]] = [
     (),
     ("ability",),
     ("bin",),
+    ("variant", "ability"),  # per setting: LongMemEval's oracle vs S, M4LE's task types
+    ("variant", "bin"),
 ]
 TASK_AVERAGED = "task-averaged"
 _BASE = ("system", "condition", "family", "metric", "primary")
@@ -83,10 +86,10 @@ def aggregate(scores: pa.Table, probes: pa.Table) -> pa.Table:
 def _task_averaged(out: pl.DataFrame) -> pl.DataFrame:
     """One row per (system, condition, family, metric) with >= 2 abilities: the mean of the ability
     means; 95% CI by the normal approximation of a mean of independent means (se^2 = sum var_i/n_i / k^2)."""
-    others = [c for c in _OPTIONAL if c != "ability"]
+    others = [c for c in _OPTIONAL if c not in ("ability", "variant")]
     per_ability = out.filter(pl.col("ability").is_not_null() & pl.all_horizontal([pl.col(c).is_null() for c in others]))
     rows = []
-    for keys, part in per_ability.group_by(list(_BASE), maintain_order=True):
+    for keys, part in per_ability.group_by([*_BASE, "variant"], maintain_order=True):
         if part.height < 2:
             continue
         k = part.height
@@ -95,7 +98,7 @@ def _task_averaged(out: pl.DataFrame) -> pl.DataFrame:
                   for v in part.get_column("values").to_list())
         half = metrics.Z95 * float(np.sqrt(var)) / k
         mean = float(means.mean())
-        rows.append({**dict(zip(_BASE, keys)), "ability": TASK_AVERAGED, "n": int(part.get_column("n").sum()), "mean": mean,
+        rows.append({**dict(zip([*_BASE, "variant"], keys)), "ability": TASK_AVERAGED, "n": int(part.get_column("n").sum()), "mean": mean,
                      "ci_low": max(0.0, mean - half), "ci_high": min(1.0, mean + half), "ci_method": "normal-strata"})
-    return pl.DataFrame(rows, schema={**{c: out.schema[c] for c in _BASE}, "ability": pl.String, "n": out.schema["n"],
+    return pl.DataFrame(rows, schema={**{c: out.schema[c] for c in (*_BASE, "variant")}, "ability": pl.String, "n": out.schema["n"],
                                       "mean": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "ci_method": pl.String})

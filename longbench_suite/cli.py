@@ -410,16 +410,26 @@ def _judge_run(run_dir: Path, judge: str, templates: Optional[Path], concurrency
 
 
 def _note_unjudged(run_dir: Path) -> None:
-    """Probes whose headline is a judge's verdict have none yet: say how to get it."""
+    """Probes whose headline is a judge's verdict: say when some or all have none yet."""
     import polars as pl
 
     from . import io, schemas
     from .scoring import JUDGE_METRIC
 
-    agg = pl.from_arrow(io.read_parquet(run_dir / "aggregates.parquet", schemas.AGGREGATES, "aggregates table"))
     dataset = _run_dataset(run_dir)
-    if JUDGE_METRIC in dataset.probes.column("metric").to_pylist() and agg.filter(pl.col("metric") == JUDGE_METRIC).is_empty():
+    probes = pl.from_arrow(dataset.probes.select(["probe_id", "metric"]))
+    judged_probes = probes.filter(pl.col("metric") == JUDGE_METRIC).get_column("probe_id")
+    if judged_probes.is_empty():
+        return
+    predictions = pl.from_arrow(io.read_parquet(run_dir / "predictions.parquet", schemas.PREDICTIONS, "predictions table"))
+    answered = predictions.filter(pl.col("probe_id").is_in(judged_probes)).height
+    scores = pl.from_arrow(io.read_parquet(run_dir / "scores.parquet", schemas.SCORES, "scores table"))
+    have = scores.filter(pl.col("metric") == JUDGE_METRIC).height
+    if have == 0:
         err.print(f"note: these answers need an LLM judge for their headline score: lbs score {run_dir} --judge SPEC", highlight=False)
+    elif have < answered:
+        err.print(f"note: only {have} of {answered} answers have a judge's verdict (judge errors, or answers changed since "
+                  f"judging): the headline covers those; judge again with lbs score {run_dir} --judge SPEC", highlight=False)
 
 
 @app.command()

@@ -71,71 +71,55 @@ def read_parquet(path: Path, schema: pa.Schema, what: str) -> pa.Table:
 
 
 # The content hash must not depend on how a table happens to be chunked (built whole, streamed in
-# pieces, read back from parquet): Arrow IPC bytes do (validity buffers, child offsets), parquet's
-# encoding of values does not. So the hash is sha256 over an uncompressed parquet stream of each table
-# in fixed-size row groups. Episodes use small groups so a streaming writer buffers only a few (an
-# M-size LongMemEval episode is ~5 MB); probes are small rows.
+# pieces, read back from parquet): Arrow IPC bytes do (validity buffers, child offsets); parquet's
+# encoding of values does not. Nor on the library version: a parquet footer names its writer. So each
+# table is cut into fixed-size row groups, each written as an uncompressed parquet file of its own,
+# and only its data pages (between the leading magic and the footer) are hashed, after the schema.
+# Episodes use small groups so a streaming writer buffers only a few (an M-size LongMemEval episode is
+# ~5 MB); probes are small rows.
+HASH_SCHEME = "lbs-parquet-pages-1"
 HASH_ROW_GROUP = {"episodes": 8, "probes": 1024}
-_HASH_OPTS = dict(compression="none", use_dictionary=False, write_statistics=False, store_schema=False)
+_HASH_OPTS = dict(compression="none", use_dictionary=False, write_statistics=False, store_schema=False,
+                  data_page_version="1.0")
 
 
 class ContentHasher:
-    """sha256 of a sequence of tables (see HASH_ROW_GROUP); a table may arrive in pieces."""
+    """sha256 over tables in sequence (see HASH_SCHEME); a table may arrive in pieces."""
 
     def __init__(self):
         self._sha = hashlib.sha256()
-        self._writer: pq.ParquetWriter | None = None
         self._pending: pa.Table | None = None
         self._group = 0
 
     def begin(self, schema: pa.Schema, row_group: int) -> None:
         self.end()
-        sink = pa.PythonFile(_HashSink(self._sha), mode="w")
-        self._writer = pq.ParquetWriter(sink, schema, **_HASH_OPTS)
+        self._sha.update(",".join(schema.names).encode())  # column names (pages hold values only)
         self._pending, self._group = schema.empty_table(), row_group
 
     def feed(self, table: pa.Table) -> None:
         """Add rows; whole row groups are hashed at once, the rest waits for more rows."""
-        assert self._writer is not None and self._pending is not None
+        assert self._pending is not None
         self._pending = pa.concat_tables([self._pending, table])
         whole = self._pending.num_rows - self._pending.num_rows % self._group
-        if whole:
-            self._writer.write_table(self._pending.slice(0, whole), row_group_size=self._group)
-            self._pending = self._pending.slice(whole)
+        for start in range(0, whole, self._group):
+            self._hash_group(self._pending.slice(start, self._group))
+        self._pending = self._pending.slice(whole)
+
+    def _hash_group(self, rows: pa.Table) -> None:
+        sink = pa.BufferOutputStream()
+        pq.write_table(rows, sink, **_HASH_OPTS)
+        data = sink.getvalue().to_pybytes()
+        footer = int.from_bytes(data[-8:-4], "little")
+        self._sha.update(data[4 : len(data) - 8 - footer])  # the pages only: no magic, no footer
 
     def end(self) -> None:
-        if self._writer is None:
-            return
-        if self._pending.num_rows:
-            self._writer.write_table(self._pending, row_group_size=self._group)
-        self._writer.close()
-        self._writer = self._pending = None
+        if self._pending is not None and self._pending.num_rows:
+            self._hash_group(self._pending)
+        self._pending = None
 
     def hexdigest(self) -> str:
         self.end()
         return "sha256:" + self._sha.hexdigest()
-
-
-class _HashSink:
-    """A write-only file object that feeds a hash (pyarrow writes the IPC stream into it)."""
-
-    closed = False
-
-    def __init__(self, sha):
-        self._sha = sha
-
-    def write(self, data) -> int:
-        self._sha.update(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def writable(self) -> bool:
-        return True
 
 
 def table_hash(episodes: pa.Table, probes: pa.Table) -> str:
@@ -225,6 +209,7 @@ class _StreamingDataset:
         self.manifest = dict(manifest)
         self.manifest["counts"] = {"episodes": self.n_episodes, "probes": probes.num_rows}
         self.manifest["content_hash"] = self.hasher.hexdigest()
+        self.manifest["hash_scheme"] = HASH_SCHEME
         write_json(self.manifest, self.stage / "manifest.json")
         return self.manifest
 
@@ -266,5 +251,8 @@ class Dataset:
         return self.manifest.get("content_hash") or table_hash(self.episodes, self.probes)
 
     def verify(self) -> None:
+        if self.manifest.get("hash_scheme") != HASH_SCHEME:
+            raise UserError(f"dataset {self.path} was written by an older lbs (content hash scheme "
+                            f"{self.manifest.get('hash_scheme', 'none')}, now {HASH_SCHEME}): generate or import it again")
         if table_hash(self.episodes, self.probes) != self.manifest.get("content_hash"):
             raise UserError(f"dataset {self.path} was modified after generation (its content hash differs)")

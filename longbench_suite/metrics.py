@@ -110,17 +110,25 @@ def choice_from_logprobs(logprobs: dict[str, float] | None, labels: Sequence[str
 
 # --- free-text answers (LongMemEval's generated items, M4LE's "acc") --------------------------------
 
-_NON_WORD = re.compile(r"[^0-9a-z]+")
+_NON_WORD = re.compile(r"[\W_]+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 
 def _words(text: str) -> str:
-    return " " + _NON_WORD.sub(" ", (text or "").lower()).strip() + " "
+    return " " + _NON_WORD.sub(" ", (text or "").casefold()).strip() + " "
 
 
 def contains_any(output: str, gold: Sequence[str]) -> float:
-    """1 if any gold alias appears in the output as whole words (case and punctuation ignored)."""
+    """1 if any gold alias appears in the output as whole words (case and punctuation ignored; any
+    script). CJK text has no spaces between words, so a CJK alias is matched as a plain substring."""
     out = _words(output)
-    return 1.0 if any(g.strip() and _words(g) in out for g in gold) else 0.0
+    for g in gold:
+        alias = _words(g)
+        if not alias.strip():
+            continue
+        if alias in out or (_CJK.search(g) and alias.strip() in out):
+            return 1.0
+    return 0.0
 
 
 _UNITS = {w: i for i, w in enumerate(

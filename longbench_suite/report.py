@@ -32,10 +32,11 @@ def load_aggregates(runs: list[Path]) -> pl.DataFrame:
 
 
 def normalize(agg: pl.DataFrame, reference: str) -> pl.DataFrame:
-    """M4LE's normalised scores: each row divided by the reference system's score for the same family,
-    variant, ability, depth, bin and metric at the reference's shortest length (its "1k" score).
-    Rows without a reference score are dropped; CIs are scaled alike."""
-    keys = ["family", "variant", "ability", "depth", "bin", "metric"]
+    """M4LE's normalised scores: each row divided by the reference system's score for the same condition,
+    family, variant, ability, depth, bin and metric at the reference's shortest length (its "1k" score).
+    Rows without a reference score are dropped (per-ability rows pool lengths, so they have none); CIs
+    are scaled alike."""
+    keys = ["condition", "family", "variant", "ability", "depth", "bin", "metric"]
     ref = agg.filter((pl.col("system") == reference) & pl.col("length").is_not_null())
     if ref.is_empty():
         from .errors import UserError
@@ -43,7 +44,7 @@ def normalize(agg: pl.DataFrame, reference: str) -> pl.DataFrame:
         raise UserError(f"--normalize-by {reference}: no run of that system with per-length scores among these runs")
     shortest = ref.group_by("family").agg(pl.col("length").min().alias("_shortest"))
     ref = (ref.join(shortest, on="family").filter(pl.col("length") == pl.col("_shortest"))
-              .group_by(keys).agg(pl.col("mean").first().alias("_ref")))
+              .group_by(keys, maintain_order=True).agg(pl.col("mean").first().alias("_ref")))
     out = agg.join(ref, on=keys, how="inner", nulls_equal=True).filter(pl.col("_ref") > 0)
     return out.with_columns([(pl.col(c) / pl.col("_ref")).alias(c) for c in ("mean", "ci_low", "ci_high")]).drop("_ref")
 
@@ -97,27 +98,31 @@ def _family_table(agg: pl.DataFrame, family: str | None, console: Console) -> No
 def _ability_table(agg: pl.DataFrame, family: str | None, console: Console) -> None:
     """Families with several abilities (LongMemEval's question types, M4LE's five): one column per
     ability, the task-averaged mean, and the bins across lengths (LongMemEval: abstention vs answerable).
-    Rows: system x condition (x metric, when the family's probes use several)."""
-    others = ("variant", "length", "depth", "bin")
+    Rows: system x condition x variant, and (all) variants (x metric, when the family's probes use several)."""
+    others = ("length", "depth", "bin")
     by_ability = agg.filter(pl.col("ability").is_not_null() & pl.all_horizontal([pl.col(c).is_null() for c in others]))
     abilities = sorted(a for a in by_ability.get_column("ability").unique().to_list() if a != TASK_AVERAGED)
     if len(abilities) < 2:
         return
-    by_bin = agg.filter(pl.col("bin").is_not_null() & pl.all_horizontal([pl.col(c).is_null() for c in ("variant", "length", "depth", "ability")]))
+    by_bin = agg.filter(pl.col("bin").is_not_null() & pl.all_horizontal([pl.col(c).is_null() for c in ("length", "depth", "ability")]))
     bins = sorted(by_bin.get_column("bin").unique().to_list())
     by_metric = agg.get_column("metric").n_unique() > 1
     columns = abilities + [TASK_AVERAGED] + [f"bin {b}" for b in bins]
-    keys = ["system", "condition"] + (["metric"] if by_metric else [])
+    keys = ["system", "condition", "variant"] + (["metric"] if by_metric else [])
     table = Table(title=f"{escape(family or '')} by ability (x100)".strip())
     for col in (*keys, *columns):  # long ability names wrap instead of being cut
-        table.add_column(escape(col), justify="left" if col in keys else "right", overflow="fold")
-    for key in by_ability.select(keys).unique().sort(keys).iter_rows():
-        mine = pl.all_horizontal([pl.col(k) == v for k, v in zip(keys, key)])
+        if col in keys:
+            table.add_column(escape(col), no_wrap=True)
+        else:
+            table.add_column(escape(col), justify="right", overflow="fold")
+    for key in by_ability.select(keys).unique().sort(keys, nulls_last=True).iter_rows():
+        mine = pl.all_horizontal([pl.col(k).is_null() if v is None else pl.col(k) == v for k, v in zip(keys, key)])
         means = {r["ability"]: r["mean"] for r in by_ability.filter(mine).iter_rows(named=True)}
         means.update({f"bin {r['bin']}": r["mean"] for r in by_bin.filter(mine).iter_rows(named=True)})
         if TASK_AVERAGED in means and len(means) - len(bins) <= 2:
             del means[TASK_AVERAGED]  # one ability under this metric: its average is itself
-        table.add_row(*map(escape, key), *[f"{means[c] * 100:.1f}" if c in means else "" for c in columns])
+        shown = [escape(v) if v is not None else "(all)" for v in key]
+        table.add_row(*shown, *[f"{means[c] * 100:.1f}" if c in means else "" for c in columns])
     console.print(table)
 
 

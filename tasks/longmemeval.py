@@ -179,13 +179,18 @@ class JudgeTemplates:
             except (KeyError, IndexError, ValueError) as e:
                 raise UserError(f"judge templates: [{key}] has a bad placeholder {e}") from None
             templates[key] = text
-        if "default" not in templates:
-            raise UserError("judge templates: a [default] template is required")
+        missing = [k for k in ("default", "abstention") if k not in templates]
+        if missing:
+            raise UserError(f"judge templates: [{missing[0]}] is required (abstention items are judged by their own criterion)")
+        unknown = sorted(set(templates) - {"default", "abstention", *QUESTION_TYPES})
+        if unknown:
+            raise UserError(f"judge templates: unknown section [{unknown[0]}]; use default, abstention or a question type "
+                            f"({', '.join(QUESTION_TYPES)})")
         return cls(str(version), templates)
 
     def select(self, question_id: str, question_type: str) -> str:
         """abstention for `_abs` ids whatever the type; else the type's own template, else default."""
-        if is_abstention(question_id) and "abstention" in self.templates:
+        if is_abstention(question_id):
             return "abstention"
         return question_type if question_type in self.templates else "default"
 
@@ -264,12 +269,14 @@ class LongMemEvalFamily(TaskFamily):
     # --- running ---
 
     def episode(self, row: dict) -> Episode:
-        """The history rendered with the dataset's template; turns lose has_answer (systems that ingest
-        sessions must not see which turns hold the evidence)."""
+        """The history rendered with the dataset's template. Systems that ingest sessions must not see
+        which hold the evidence: turns lose has_answer, and session ids are replaced by neutral ones (the
+        official files name evidence sessions `answer_...`); `evidence_ids` maps the gold ids alike."""
         meta = json.loads(row["meta"] or "{}")
         template = Template.from_dict(meta["template"])
         sessions = [
-            {**s, "turns": [{"role": t["role"], "content": t["content"], "has_answer": None} for t in s["turns"]]}
+            {**s, "session_id": public_session_id(row["episode_id"], s["session_id"]),
+             "turns": [{"role": t["role"], "content": t["content"], "has_answer": None} for t in s["turns"]]}
             for s in sort_sessions(row["sessions"] or [])
         ]
         return Episode(
@@ -317,7 +324,13 @@ class LongMemEvalFamily(TaskFamily):
         """Sessions a retriever should find; none for abstention items (LongMemEval skips them)."""
         if is_abstention(row["probe_id"]):
             return None
-        return json.loads(row["meta"] or "{}").get("answer_session_ids") or None
+        ids = json.loads(row["meta"] or "{}").get("answer_session_ids") or []
+        return [public_session_id(row["episode_id"], sid) for sid in ids] or None
+
+
+def public_session_id(episode_id: str, session_id: str) -> str:
+    """The id a system sees (and reports in retrieved_ids) for a stored session."""
+    return "s" + hashlib.sha256(f"{episode_id}/{session_id}".encode()).hexdigest()[:12]
 
 
 def check_answer(check: str, output: str, gold: list[str]) -> float:

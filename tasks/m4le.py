@@ -44,7 +44,7 @@ QUESTION_SLACK = 60  # units kept for the question while packing (it depends on 
 @dataclass
 class M4LEParams:
     abilities: list[str] = param([], "abilities (default: every ability each task type supports)")
-    buckets: list[int] = param([1024, 2048, 4096], "length buckets (M4LE's: 1k 2k 4k 6k 8k 16k 32k 64k 128k); an item lies in (previous M4LE bucket, bucket]", size=True)
+    buckets: list[int] = param([1024, 2048, 4096], "length buckets (M4LE's: 1k 2k 4k 6k 8k 16k 32k 64k 128k; 1k = 1,000 words or 1,024 tokens); an item lies in (previous bucket, bucket]", size=True)
     samples: int = param(5, "items per task type x ability x bucket")
     marker: str = param("id", "how instances are marked: id (random 6-hex-digit) or position (Article i)")
     unit: str = param("words", "unit of lengths: words (M4LE) or tokens of --tokenizer")
@@ -102,13 +102,16 @@ class M4LEFamily(TaskFamily):
         costs: dict[str, int] = {}
         for task in tasks:
             abilities = [a for a in wanted if a in conv.SUPPORTED[task]]
+            usable = [x for x in pool if _has_roles(x, task)]  # rows missing a needed value are left out
+            if not params.abilities:  # by default, skip what the source cannot ask (no titles: no semantic-single)
+                abilities = [a for a in abilities if _askable(usable, task, a)] or abilities[:1]
             for ability in abilities:
-                conv.check_task(pool, task, ability)
-                for bucket in sorted(params.buckets):
-                    lo = conv.bucket_floor(bucket)
+                conv.check_task(usable, task, ability)
+                for bucket in sorted(conv.bucket_size(b, params.unit) for b in params.buckets):
+                    lo = conv.bucket_floor(bucket, params.unit)
                     for i in range(params.samples):
                         rng = random.Random(derive_seed(seed, NAME, task, ability, bucket, i))
-                        item = _make_item(pool, task, ability, lo, bucket, params, count, rng, costs)
+                        item = _make_item(usable, task, ability, lo, bucket, params, count, rng, costs)
                         if item is None:
                             raise UserError(f"cannot pack {task} ({ability}) into ({lo}, {bucket}] {params.unit}: "
                                             "the source is too small or its instances too long for this bucket")
@@ -117,6 +120,18 @@ class M4LEFamily(TaskFamily):
 
     def score(self, output: str, row: dict, choice_logprobs: dict[str, float] | None = None) -> dict[str, float]:
         return {row["metric"]: metrics.METRICS[row["metric"]](output, row["gold"] or [])}
+
+
+def _askable(pool: list[conv.Instance], task: str, ability: str) -> bool:
+    try:
+        conv.check_task(pool, task, ability)
+    except UserError:
+        return False
+    return True
+
+
+def _has_roles(x: conv.Instance, task: str) -> bool:
+    return all(x.answers if role == "answer" else getattr(x, role) for role in conv.NEEDS[task])
 
 
 def _ref(marker: str, kind: str) -> str:
@@ -187,9 +202,10 @@ def _question(task, ability, chosen, markers, kind, rng, params) -> dict | None:
             return _ask(f'How many of the passages are about "{label}" (the categories are: {label_list})? '
                         "Answer with a number.", [str(len(hits))], [str(k) for k in range(n + 1)], target=hits)
     if task == "qa":
-        # the answer must occur in the asked passage only, or the question does not identify one passage
+        # An extractive answer (found in its passage) must occur in no other packed passage, or the
+        # question would not identify one passage; abstractive answers (not in the text) are asked as they are.
         ok = [i for i in range(n) if chosen[i].question and chosen[i].answers
-              and sum(chosen[i].answers[0] in x.text for x in chosen) == 1]
+              and (chosen[i].answers[0] not in chosen[i].text or sum(chosen[i].answers[0] in x.text for x in chosen) == 1)]
         if not ok:
             return None
         t = rng.choice(ok)

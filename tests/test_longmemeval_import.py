@@ -514,10 +514,21 @@ def test_custom_judge_templates(tmp_path, imported):
         FAMILY.load_judge_templates(bad)
     only_default = tmp_path / "only_default.toml"
     only_default.write_text('version = "mine-1"\n[default]\ntemplate = "Q {question} | A {answer} | R {response}"\n')
-    templates = FAMILY.load_judge_templates(only_default)
+    with pytest.raises(UserError, match=r"\[abstention\] is required"):  # _abs items have their own criterion
+        FAMILY.load_judge_templates(only_default)
+    typo = tmp_path / "typo.toml"
+    typo.write_text('[default]\ntemplate = "{question}{answer}{response}"\n[abstention]\ntemplate = "{question}{answer}{response}"\n'
+                    '[temporal_reasoning]\ntemplate = "{question}{answer}{response}"\n')
+    with pytest.raises(UserError, match=r"unknown section \[temporal_reasoning\]"):
+        FAMILY.load_judge_templates(typo)
+    two = tmp_path / "two.toml"
+    two.write_text('version = "mine-1"\n[default]\ntemplate = "Q {question} | A {answer} | R {response}"\n'
+                   '[abstention]\ntemplate = "ABS {question} | {answer} | {response}"\n')
+    templates = FAMILY.load_judge_templates(two)
     assert templates.version == "mine-1"
-    for row in imported.probes.to_pylist():  # a missing type (and no [abstention]) falls back to default
-        assert FAMILY.judge_prompt(row, "resp", templates)[0] == "default"
+    for row in imported.probes.to_pylist():  # a missing type falls back to default; _abs to abstention
+        want = "abstention" if row["probe_id"].endswith("_abs") else "default"
+        assert FAMILY.judge_prompt(row, "resp", templates)[0] == want
 
 
 # --- 5. the judge flow through the CLI ---------------------------------------------------------------
@@ -551,7 +562,7 @@ def test_judge_flow_through_the_cli(imported, tmp_path):
     manifest = json.loads((run / "run.json").read_text())
     assert manifest["judge"]["identity"]["spec"] == "constant,text=yes" and manifest["judge"]["judged"] == len(ids)
     agg = pl.from_arrow(pq.read_table(run / "aggregates.parquet"))
-    headline = agg.filter((pl.col("metric") == JUDGE) & (pl.col("ability") == "task-averaged"))
+    headline = agg.filter((pl.col("metric") == JUDGE) & (pl.col("ability") == "task-averaged") & pl.col("variant").is_null())
     assert headline.height == 1 and headline["mean"][0] == 1.0
 
     res = lbs("score", run, "--judge", "constant,text=no", env=env)
@@ -637,15 +648,17 @@ def test_task_averaged_is_the_mean_of_type_means(tmp_path):
     pooled = sum(values.values()) / len(values)
     task_avg = sum(type_means.values()) / 3
     assert abs(task_avg - pooled) > 0.05  # unbalanced types: the two means differ
-    row = agg.filter(pl.col("ability") == "task-averaged").row(0, named=True)
+    row = agg.filter((pl.col("ability") == "task-averaged") & pl.col("variant").is_null()).row(0, named=True)
     assert row["n"] == 6 and math.isclose(row["mean"], task_avg) and row["primary"] is True
     for qtype, mean in type_means.items():
-        r = agg.filter((pl.col("ability") == qtype) & pl.col("bin").is_null()).row(0, named=True)
+        r = agg.filter((pl.col("ability") == qtype) & pl.col("bin").is_null() & pl.col("variant").is_null()).row(0, named=True)
         assert math.isclose(r["mean"], mean), qtype
     overall = agg.filter(pl.all_horizontal([pl.col(c).is_null() for c in ("variant", "ability", "length", "depth", "bin")]))
     assert overall.height == 1 and math.isclose(overall["mean"][0], pooled)
-    bins = agg.filter(pl.col("bin").is_not_null())
+    bins = agg.filter(pl.col("bin").is_not_null() & pl.col("variant").is_null())
     assert sorted(bins["bin"].to_list()) == ["abstention", "answerable"]  # one row each: (bin,) only
+    per_variant = agg.filter(pl.col("bin").is_not_null() & pl.col("variant").is_not_null())
+    assert sorted(per_variant["bin"].to_list()) == ["abstention", "answerable"]  # and (variant, bin): one variant here
     ab = bins.filter(pl.col("bin") == "abstention").row(0, named=True)
     assert ab["n"] == 1 and ab["mean"] == 1.0
     assert ab["variant"] is None and ab["length"] is None and ab["ability"] is None and ab["depth"] is None
@@ -665,7 +678,10 @@ def lme_ndcg(ranked: list[str], relevant: set[str], k: int) -> float:
 
 
 def test_retrieval_metrics(imported):
-    ev = ["answer_ms_1", "answer_ms_2"]  # ms_wed's two evidence sessions
+    from tasks.longmemeval import public_session_id
+
+    # ms_wed's two evidence sessions, as systems see them (official ids would give `answer_` away)
+    ev = [public_session_id("ms_wed", sid) for sid in ("answer_ms_1", "answer_ms_2")]
 
     def pred(n, pid, retrieved):
         return {"run_id": "r", "system": "s", "condition": "in-memory", "episode_id": pid, "probe_id": pid,
@@ -740,3 +756,19 @@ def test_systems_never_see_evidence_marks(imported):
             assert template.memory_instruction and p.question.startswith(template.memory_instruction)
             assert it["question"] in p.question and it["question_date"] in p.question
             assert "has_answer" not in p.question
+
+
+def test_systems_see_neutral_session_ids(imported):
+    """Official ids name evidence sessions `answer_...`: systems get a hash instead, and the retrieval
+    gold is mapped the same way, so a retriever is scored on what it found, not on the id's prefix."""
+    from tasks.longmemeval import FAMILY, public_session_id
+
+    rows = {r["episode_id"]: r for r in imported.episodes.to_pylist()}
+    for probe in imported.probes.to_pylist():
+        row = rows[probe["episode_id"]]
+        seen = [s["session_id"] for s in FAMILY.episode(row).sessions]
+        assert not any("answer" in sid for sid in seen)
+        assert sorted(seen) == sorted(public_session_id(row["episode_id"], s["session_id"]) for s in row["sessions"])
+        evidence = FAMILY.evidence_ids(probe)
+        if evidence:
+            assert set(evidence) <= set(seen)

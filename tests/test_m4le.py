@@ -56,7 +56,7 @@ def _rows(ds):
 
 def test_every_supported_pair_and_bucket_is_built(built):
     got = pl.from_arrow(built.probes.select(["variant", "ability", "length"])).group_by(["variant", "ability", "length"]).len()
-    expected = {(t, a, b) for t, abilities in conv.SUPPORTED.items() for a in abilities for b in (1024, 2048)}
+    expected = {(t, a, b) for t, abilities in conv.SUPPORTED.items() for a in abilities for b in (1000, 2000)}
     assert {tuple(r[:3]) for r in got.iter_rows()} == expected
     assert set(got.get_column("len")) == {4}
 
@@ -65,7 +65,7 @@ def test_lengths_lie_in_their_buckets(built):
     for episode, probe in _rows(built):
         total = len(episode["text"].split()) + len(probe["question"].split())
         lo = conv.bucket_floor(probe["length"])
-        assert lo == {1024: 0, 2048: 1024}[probe["length"]]
+        assert lo == {1000: 0, 2000: 1000}[probe["length"]]  # 1k words = 1,000 words, as M4LE counts
         assert lo < total <= probe["length"], (probe["probe_id"], total)
         assert total == probe["meta"]["total"]
         assert total > 0.75 * probe["length"]  # packed full, not one instance in a big bucket
@@ -210,8 +210,51 @@ def test_official_import(tmp_path):
 
 
 def test_bucket_floor_is_the_previous_m4le_bucket():
-    assert [conv.bucket_floor(b) for b in (1024, 2048, 4096, 6144, 8192, 16384, 131072)] == [0, 1024, 2048, 4096, 6144, 8192, 65536]
+    assert [conv.bucket_floor(b) for b in (1000, 2000, 4000, 6000, 8000, 16000, 128000)] == [0, 1000, 2000, 4000, 6000, 8000, 64000]
+    assert [conv.bucket_floor(b, "tokens") for b in (1024, 6144, 8192)] == [0, 4096, 6144]
     assert conv.bucket_floor(3000) == 1500 and conv.bucket_floor(512) == 0
+    assert conv.bucket_size(1024, "words") == 1000 and conv.bucket_size(6144, "words") == 6000
+    assert conv.bucket_size(1024, "tokens") == 1024 and conv.bucket_size(1500, "words") == 1500
+
+
+def test_missing_values_class_labels_nested_columns_and_abstractive_qa(tmp_path):
+    """Real sources: rows missing a needed value are left out; integer ClassLabels become their names;
+    a dotted mapping reaches into a nested column; abstractive answers (not in the text) are asked."""
+    import datasets
+
+    words = " ".join(WORDS * 6)
+    rows = {
+        "body": [f"{words} item {i}." for i in range(120)],
+        "topic": [i % 3 if i % 10 else None for i in range(120)],
+        "pair": [{"de": f"{words} Stück {i}.", "en": f"piece {i}"} for i in range(120)],
+        "q": [f"What is item {i} about?" for i in range(120)],
+        "free": [f"a made-up summary number {i}" for i in range(120)],
+    }
+    features = datasets.Features({
+        "body": datasets.Value("string"), "topic": datasets.ClassLabel(names=["World", "Sports", "Business"]),
+        "pair": {"de": datasets.Value("string"), "en": datasets.Value("string")},
+        "q": datasets.Value("string"), "free": datasets.Value("string"),
+    })
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "src"))
+    pool = conv.read_source(str(tmp_path / "src"), conv.parse_columns("text=body,label=topic,question=q,answer=free"))
+    assert {x.label for x in pool} == {"World", "Sports", "Business", None}
+    # no title column: semantic-single classification is skipped by default
+    generate_dataset("m4le", tmp_path / "c", ["classification", "qa"], ["buckets=1k", "samples=3"], seed=0, inputs=pool)
+    probes = io.Dataset(tmp_path / "c").probes.to_pylist()
+    assert all(g in ("World", "Sports", "Business") or g.isdigit() or re.fullmatch(r"[0-9A-F]{6}", g)
+               for p in probes if p["variant"] == "classification" for g in p["gold"])
+    assert [p["gold"][0].startswith("a made-up summary") for p in probes if p["variant"] == "qa"] == [True] * 6
+    assert {p["ability"] for p in probes if p["variant"] == "classification"} == {"explicit-single", "explicit-multiple", "semantic-multiple"}
+    pool = conv.read_source(str(tmp_path / "src"), conv.parse_columns("text=pair.de,target=pair.en"))
+    assert pool[3].text.endswith("Stück 3.") and pool[3].target == "piece 3"
+
+
+def test_official_metric_guess():
+    assert conv.guess_metric("x_explicit-multiple", "explicit-multiple", [["3FA2C1, 09BC3D"]]) == "id_set_f1"
+    assert conv.guess_metric("x_semantic-multiple", "semantic-multiple", [["Article 3, Article 7"]]) == "id_set_f1"
+    assert conv.guess_metric("x_semantic-multiple", "semantic-multiple", [["4"]]) == "count_match"
+    assert conv.guess_metric("news-commentary-en2zh", None, [["..."]]) == "bleu"
+    assert conv.guess_metric("c3", "semantic-single", [["Beijing"]]) == "contains_any"
 
 
 def test_offline_news_corpus_conversion(tmp_path):

@@ -1,0 +1,54 @@
+"""The dataset content hash: a hash of the rows, not of how they were chunked or which library wrote them."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from longbench_suite import io, schemas
+from longbench_suite.errors import UserError
+
+
+def _episodes(n: int) -> list[dict]:
+    turns = lambda k: [{"role": "user", "content": "c" * k, "has_answer": None if k % 2 else True} for _ in range(k % 3)]
+    return [dict(episode_id=f"e{i}", family="f", variant=None if i % 3 else "v", length=None if i % 2 else 5,
+                 n_tokens=i, text="x" * (i % 7),
+                 sessions=None if i % 4 == 0 else [dict(session_id=f"s{j}", date="d", turns=turns(i + j)) for j in range(i % 3)],
+                 meta="{}") for i in range(n)]
+
+
+def test_hash_ignores_chunking_streaming_and_the_parquet_writer(tmp_path):
+    rows = _episodes(203)
+    probes = schemas.PROBES.empty_table()
+    whole = pa.Table.from_pylist(rows, schema=schemas.EPISODES)
+    chunked = pa.concat_tables([pa.Table.from_pylist(rows[i:i + 37], schema=schemas.EPISODES) for i in range(0, 203, 37)])
+    pq.write_table(whole, tmp_path / "e.parquet", row_group_size=50)
+    read_back = io.read_parquet(tmp_path / "e.parquet", schemas.EPISODES, "e")
+    streamed = io.ContentHasher()
+    streamed.begin(schemas.EPISODES, io.HASH_ROW_GROUP["episodes"])
+    for i in range(0, 203, 13):
+        streamed.feed(pa.Table.from_pylist(rows[i:i + 13], schema=schemas.EPISODES))
+    streamed.begin(schemas.PROBES, io.HASH_ROW_GROUP["probes"])
+    streamed.feed(probes)
+    hashes = {io.table_hash(whole, probes), io.table_hash(chunked, probes), io.table_hash(read_back, probes), streamed.hexdigest()}
+    assert len(hashes) == 1
+    assert io.table_hash(whole.slice(1), probes) not in hashes  # and it does see the rows
+    changed = [dict(r) for r in rows]
+    changed[100]["text"] += "!"
+    assert io.table_hash(pa.Table.from_pylist(changed, schema=schemas.EPISODES), probes) not in hashes
+
+
+def test_manifest_records_the_scheme_and_an_older_dataset_is_named_as_such(tmp_path):
+    manifest = io.write_dataset(tmp_path / "d", pa.Table.from_pylist(_episodes(5), schema=schemas.EPISODES),
+                                schemas.PROBES.empty_table(), {"family": "needle"})
+    assert manifest["hash_scheme"] == io.HASH_SCHEME
+    io.Dataset(tmp_path / "d").verify()
+    path = tmp_path / "d" / "manifest.json"
+    old = json.loads(path.read_text())
+    del old["hash_scheme"]
+    path.write_text(json.dumps(old))
+    with pytest.raises(UserError, match="older lbs"):
+        io.Dataset(tmp_path / "d").verify()
