@@ -448,6 +448,12 @@ def _haystack(
             misses = 0
             fillers.append(dated(turns, len(fillers)))
             used += cost
+        # The parts were counted one by one; count the whole history once and drop the last fillers if
+        # the seams pushed it over (a few tokens in 100k).
+        limit = length - params.max_new_tokens - count(template.render_question(format_date(asked), item.question)) \
+            - count(template.answer_prefix) - 4
+        while fillers and count(template.render_context(sort_sessions(evidence + fillers))) > limit:
+            fillers.pop()
     return sort_sessions(evidence + fillers)
 
 
