@@ -205,6 +205,14 @@ def block(marker: str, kind: str, text: str) -> str:
     return f"[{marker}]\n{text}" if kind == "id" else f"{marker}:\n{text}"
 
 
+def block_cost(inst: Instance, kind: str, count, costs: dict[str, int]) -> int:
+    """An instance's length in the context (marker and separator included), counted once and cached."""
+    cost = costs.get(inst.key)
+    if cost is None:
+        cost = costs[inst.key] = count(block("Article 10" if kind == "position" else "3FA2C1", kind, inst.text)) + 1
+    return cost
+
+
 def pack(
     pool: list[Instance], lo: int, hi: int, fixed: int, count, rng: random.Random, kind: str,
     costs: dict[str, int], ok=None, attempts: int = 20, misses: int = 8,
@@ -218,9 +226,7 @@ def pack(
         chosen, total, missed = [], fixed, 0
         for i in order:
             inst = pool[i]
-            cost = costs.get(inst.key)
-            if cost is None:
-                cost = costs[inst.key] = count(block("Article 10" if kind == "position" else "3FA2C1", kind, inst.text)) + 1
+            cost = block_cost(inst, kind, count, costs)
             if total + cost > hi:
                 missed += 1
                 if missed >= misses:

@@ -44,7 +44,7 @@ QUESTION_SLACK = 60  # units kept for the question while packing (it depends on 
 @dataclass
 class M4LEParams:
     abilities: list[str] = param([], "abilities (default: every ability each task type supports)")
-    buckets: list[int] = param([1024, 2048, 4096], "length buckets (M4LE's: 1k 2k 4k 6k 8k 16k 32k 64k 128k; 1k = 1,000 words or 1,024 tokens); an item lies in (previous bucket, bucket]", size=True)
+    buckets: list[int] = param([], "length buckets, e.g. 1k,2k,4k (1k = 1,000 words or 1,024 tokens); an item lies in (previous M4LE bucket, bucket]. Default: 1k 2k 4k 8k 16k 32k 64k 128k, those the source can fill", size=True)
     samples: int = param(5, "items per task type x ability x bucket")
     marker: str = param("id", "how instances are marked: id (random 6-hex-digit) or position (Article i)")
     unit: str = param("words", "unit of lengths: words (M4LE) or tokens of --tokenizer")
@@ -107,7 +107,7 @@ class M4LEFamily(TaskFamily):
                 abilities = [a for a in abilities if _askable(usable, task, a)] or abilities[:1]
             for ability in abilities:
                 conv.check_task(usable, task, ability)
-                for bucket in sorted(conv.bucket_size(b, params.unit) for b in params.buckets):
+                for bucket in _buckets(params, usable, count, costs):
                     lo = conv.bucket_floor(bucket, params.unit)
                     for i in range(params.samples):
                         rng = random.Random(derive_seed(seed, NAME, task, ability, bucket, i))
@@ -120,6 +120,22 @@ class M4LEFamily(TaskFamily):
 
     def score(self, output: str, row: dict, choice_logprobs: dict[str, float] | None = None) -> dict[str, float]:
         return {row["metric"]: metrics.METRICS[row["metric"]](output, row["gold"] or [])}
+
+
+DEFAULT_KS = (1, 2, 4, 8, 16, 32, 64, 128)  # the issue's default list (M4LE also has 6k)
+
+
+def _buckets(params: M4LEParams, pool: list[conv.Instance], count, costs: dict[str, int]) -> list[int]:
+    """The chosen buckets; by default M4LE's 1k-128k, up to what the source can fill (its instances'
+    total length must pass the bucket's floor), so a small source gives the short buckets only."""
+    if params.buckets:
+        return sorted(conv.bucket_size(b, params.unit) for b in params.buckets)
+    unit = 1000 if params.unit == "words" else 1024
+    total = sum(conv.block_cost(x, params.marker, count, costs) for x in pool)
+    fits = [k * unit for k in DEFAULT_KS if conv.bucket_floor(k * unit, params.unit) < 0.9 * total]
+    if not fits:
+        raise UserError(f"the source's {len(pool)} instances hold {total} {params.unit}: too few for a 1k bucket")
+    return fits
 
 
 def _askable(pool: list[conv.Instance], task: str, ability: str) -> bool:

@@ -279,3 +279,12 @@ def test_offline_news_corpus_conversion(tmp_path):
 def _gen_news(tmp_path):
     generate_dataset("m4le", tmp_path / "news", None, ["buckets=1k,2k", "samples=2", "articles=200"], seed=1)
     return io.Dataset(tmp_path / "news")
+
+
+def test_default_buckets_are_m4le_s_up_to_what_the_source_fills(source, tmp_path):
+    pool = conv.read_source(str(source), conv.parse_columns(MAPPING))
+    words = sum(len(x.text.split()) for x in pool)  # ~20k words: the 32k bucket's floor (16k) is reachable, 64k's not
+    generate_dataset("m4le", tmp_path / "d", ["retrieval"], ["samples=1"], seed=0, inputs=pool)
+    lengths = sorted(io.Dataset(tmp_path / "d").probes.column("length").to_pylist())
+    expected = [k * 1000 for k in (1, 2, 4, 8, 16, 32, 64, 128) if conv.bucket_floor(k * 1000) < 0.9 * words]
+    assert lengths == expected and expected[-1] == 32000
