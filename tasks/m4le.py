@@ -260,6 +260,18 @@ def _question(task, ability, chosen, markers, kind, rng, params) -> dict | None:
     raise AssertionError((task, ability))
 
 
+def _budget(task: str, ability: str, gold: list[str]) -> int:
+    """The answer budget by task and ability, grown with the answer a long context needs: a list of many
+    markers (~8 tokens each with its comma), or the summaries of many passages (~1.5 tokens a word, to
+    4,096: beyond that the ROUGE-L recall a global summary can reach is bounded by the budget)."""
+    base = BUDGET_BY_ABILITY.get(ability) or BUDGET[task]
+    if ability == "explicit-multiple":
+        return max(base, 8 * len(gold) + 16)
+    if ability == "global":
+        return min(4096, max(base, int(1.5 * sum(len(g.split()) for g in gold))))
+    return base
+
+
 def _ask(question: str, gold: list[str], choices: list[str] | None, target: list[int]) -> dict:
     return {"question": question, "gold": gold, "choices": choices, "target": target}
 
@@ -268,7 +280,7 @@ def _add(episodes, probes, item, task, ability, bucket, i, params, tokenizer) ->
     eid = f"{task}/{ability}/{bucket}/{i:03d}"
     metric = conv.METRIC[(task, ability)]
     gold, choices = item["gold"], item["choices"]
-    budget = params.max_new_tokens or BUDGET_BY_ABILITY.get(ability) or BUDGET[task]
+    budget = params.max_new_tokens or _budget(task, ability, gold)
     instances, markers = item["instances"], item["markers"]
     meta = {
         "task": task, "ability": ability, "marker": params.marker, "unit": params.unit, "total": item["total"],
