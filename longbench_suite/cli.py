@@ -67,7 +67,7 @@ def generate(
     _report_dataset(output, manifest)
 
 
-build_app = typer.Typer(help="Build curated datasets from texts.", no_args_is_help=True)
+build_app = typer.Typer(help="Build curated datasets from texts and short-task datasets.", no_args_is_help=True)
 import_app = typer.Typer(help="Import published benchmark files as datasets.", no_args_is_help=True)
 export_app = typer.Typer(help="Write datasets in a benchmark's published file layout.", no_args_is_help=True)
 app.add_typer(build_app, name="build")
@@ -469,7 +469,7 @@ def demo(
     workdir: Path = typer.Option(Path("lbs-demo"), help="Where the demo writes its dataset, runs and heatmaps."),
     concurrency: int = typer.Option(4, help="Probes in flight at once."),
 ) -> None:
-    """The main job: small needle and SORT sets run on the embedded model and the baselines, then a report."""
+    """The main job: small needle, SORT, LongMemEval and M4LE sets run on the embedded model and the baselines, then a report."""
     from .demo import run_demo
 
     run_demo(workdir, concurrency, console)
