@@ -354,10 +354,13 @@ def run(
     manifest = run_local(cfg)
     c = manifest["counts"]
     err.print(f"{manifest['status']}: {output} ({c['predictions']}/{c['probes']} probes, {c['errors']} errors)", highlight=False)
+    from . import io
+
+    dataset = io.Dataset(data)  # the run just read it: no need to hash it again
     if judge is not None:
-        _judge_run(output, judge, None, concurrency, cache)
+        _judge_run(output, dataset, judge, None, concurrency, cache)
     else:
-        _note_unjudged(output)
+        _note_unjudged(output, dataset.probes)
 
 
 @app.command()
@@ -376,12 +379,12 @@ def score(
 
     dataset = _run_dataset(run_dir)
     if judge is not None:
-        _judge_run(run_dir, judge, judge_templates, concurrency, cache)
+        _judge_run(run_dir, dataset, judge, judge_templates, concurrency, cache)
         return
     predictions = io.read_parquet(run_dir / "predictions.parquet", schemas.PREDICTIONS, "predictions table")
     write_tables(run_dir, predictions, dataset)
     err.print(f"re-scored {run_dir}", highlight=False)
-    _note_unjudged(run_dir)
+    _note_unjudged(run_dir, dataset.probes)
 
 
 def _run_dataset(run_dir: Path):
@@ -399,25 +402,24 @@ def _run_dataset(run_dir: Path):
     return dataset
 
 
-def _judge_run(run_dir: Path, judge: str, templates: Optional[Path], concurrency: int, cache: bool) -> None:
+def _judge_run(run_dir: Path, dataset, judge: str, templates: Optional[Path], concurrency: int, cache: bool) -> None:
     from runners.progress import count_progress
 
     from .judge import judge_run
 
     with count_progress("judging", err) as progress:
-        summary = judge_run(run_dir, _run_dataset(run_dir), judge, templates, concurrency, cache, progress)
+        summary = judge_run(run_dir, dataset, judge, templates, concurrency, cache, progress)
     err.print(f"judged {run_dir} with {judge}: {summary['judged']} verdicts, {summary['errors']} judge errors", highlight=False)
 
 
-def _note_unjudged(run_dir: Path) -> None:
+def _note_unjudged(run_dir: Path, probe_table) -> None:
     """Probes whose headline is a judge's verdict: say when some or all have none yet."""
     import polars as pl
 
     from . import io, schemas
     from .scoring import JUDGE_METRIC
 
-    dataset = _run_dataset(run_dir)
-    probes = pl.from_arrow(dataset.probes.select(["probe_id", "metric"]))
+    probes = pl.from_arrow(probe_table.select(["probe_id", "metric"]))
     judged_probes = probes.filter(pl.col("metric") == JUDGE_METRIC).get_column("probe_id")
     if judged_probes.is_empty():
         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import tomllib
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,7 @@ def load_config(path: Path | None) -> dict[str, Any]:
     """A declarative task config: TOML with optional `variants`, `seed`, `tokenizer` and a [params] table."""
     if path is None:
         return {}
-    try:
-        with open(path, "rb") as fh:
-            cfg = tomllib.load(fh)
-    except FileNotFoundError:
-        raise UserError(f"config file not found: {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"config file is not valid TOML: {path} ({e})") from None
+    cfg = io.read_toml(path, "config file")
     types = {"variants": list, "seed": int, "tokenizer": str, "params": dict}
     for key, value in cfg.items():
         if key not in types:

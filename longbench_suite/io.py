@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -54,6 +55,17 @@ def read_json(path: Path, what: str) -> dict:
         raise UserError(f"{what} not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{what} is not valid JSON: {path} ({e})") from None
+
+
+def read_toml(path: Path, what: str) -> dict:
+    """A TOML file (configs, templates), or one clear UserError naming `what`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} not found: {path}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{what} is not valid TOML: {path} ({e})") from None
 
 
 def read_parquet(path: Path, schema: pa.Schema, what: str) -> pa.Table:

@@ -33,9 +33,7 @@ def judge_predictions(
     concurrency: int = 4, use_cache: bool = True, on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pa.Table, dict[str, Any]]:
     """Judge every successful prediction; returns (judgments, a summary for run.json)."""
-    family = task_family(family_name)
-    if not hasattr(family, "judge_prompt"):
-        raise UserError(f"the {family_name} family has no LLM-judge protocol; its scores are deterministic")
+    family = _judged_family(family_name)
     templates = family.load_judge_templates(templates_path)
     spec = str(parse_spec(judge_spec))
     rows = {r["probe_id"]: r for r in probes.to_pylist()}
@@ -129,9 +127,15 @@ def read_judgments(run_dir: Path) -> pa.Table | None:
 
 
 def check_judgeable(dataset_dir: Path, judge_spec: str) -> None:
-    """Fail before a run when its answers cannot be judged (family without a judge, bad judge spec)."""
-    dataset = io.Dataset(dataset_dir)
-    family = dataset.manifest["family"]
-    if not hasattr(task_family(family), "judge_prompt"):
-        raise UserError(f"the {family} family has no LLM-judge protocol; its scores are deterministic")
+    """Fail before a run when its answers cannot be judged (family without a judge, bad judge spec);
+    reads only the dataset's manifest."""
+    manifest = io.read_json(Path(dataset_dir) / "manifest.json", "dataset manifest")
+    _judged_family(str(manifest.get("family")))
     parse_spec(judge_spec)
+
+
+def _judged_family(name: str):
+    family = task_family(name)
+    if not hasattr(family, "judge_prompt"):
+        raise UserError(f"the {name} family has no LLM-judge protocol; its scores are deterministic")
+    return family

@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import tomllib
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,7 +37,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 
 from data_builders.haystack import derive_seed
-from longbench_suite import metrics, schemas
+from longbench_suite import io, metrics, schemas
 from longbench_suite.errors import UserError
 from longbench_suite.protocol import Condition, Episode, Probe
 from longbench_suite.task import TaskFamily, param
@@ -92,9 +91,9 @@ class Template:
         """A name in the packaged longmemeval.toml, or a path to a TOML file with one template's keys."""
         if spec.endswith(".toml") or "/" in spec:
             path = Path(spec).expanduser()
-            data, name = _read_toml(path, "LongMemEval template"), path.name
+            data, name = io.read_toml(path, "LongMemEval template file"), path.name
         else:
-            packaged = _read_toml(TEMPLATES, "LongMemEval templates")
+            packaged = io.read_toml(TEMPLATES, "LongMemEval templates file")
             if spec not in packaged:
                 raise UserError(f"unknown LongMemEval template {spec!r}; packaged: {', '.join(packaged)} (or a .toml file)")
             data, name = packaged[spec], spec
@@ -150,16 +149,6 @@ def sort_sessions(sessions: list[dict]) -> list[dict]:
     return sorted(sessions, key=lambda s: parse_date(s["date"]))
 
 
-def _read_toml(path: Path, what: str) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise UserError(f"{what} file not found: {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{what} file is not valid TOML: {path} ({e})") from None
-
-
 @dataclass(frozen=True)
 class JudgeTemplates:
     version: str
@@ -167,7 +156,7 @@ class JudgeTemplates:
 
     @classmethod
     def load(cls, path: Path | None = None) -> "JudgeTemplates":
-        data = _read_toml(Path(path) if path else JUDGE_TEMPLATES, "judge templates")
+        data = io.read_toml(Path(path) if path else JUDGE_TEMPLATES, "judge templates file")
         version = data.pop("version", Path(path).name if path else "?")
         templates = {}
         for key, value in data.items():

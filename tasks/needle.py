@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import random
-import tomllib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from data_builders.haystack import Haystack, count_units, derive_seed, load_haystack, word_list
-from longbench_suite import metrics, schemas
+from longbench_suite import io, metrics, schemas
 from longbench_suite.errors import UserError
 from longbench_suite.task import TaskFamily, param
 from longbench_suite.tokens import TokenCounter, load_tokenizer
@@ -71,12 +70,7 @@ class Template:
     def load(cls, spec: str) -> "Template":
         """`default` (the packaged file) or a path to a TOML file with the same keys."""
         path = DEFAULT_TEMPLATE if spec in ("", "default") else Path(spec).expanduser()
-        if not path.is_file():
-            raise UserError(f"needle template not found: {path}")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"needle template {path} is not valid TOML: {e}") from None
+        data = io.read_toml(path, "needle template")
         missing = [k for k in TEMPLATE_KEYS if not isinstance(data.get(k), str)]
         if missing:
             raise UserError(f"needle template {path} lacks text key(s): {', '.join(missing)}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import pyarrow as pa
 
 from data_builders.book_sort import Book, book_from_text, check_lengths, sample_pairs
 from data_builders.haystack import derive_seed
-from longbench_suite import metrics, schemas
+from longbench_suite import io, metrics, schemas
 from longbench_suite.errors import UserError
 from longbench_suite.protocol import Condition, Episode, Probe
 from longbench_suite.task import TaskFamily, param
@@ -61,10 +60,10 @@ class Template:
         """A name in the packaged sort.toml, or a path to a TOML file with one template's keys."""
         if spec.endswith(".toml") or "/" in spec:
             path = Path(spec).expanduser()
-            data = _read_toml(path)
+            data = io.read_toml(path, "SORT prompt file")
             name = path.name
         else:
-            packaged = _read_toml(TEMPLATES)
+            packaged = io.read_toml(TEMPLATES, "SORT prompt file")
             if spec not in packaged:
                 raise UserError(f"unknown SORT prompt {spec!r}; packaged: {', '.join(packaged)} (or a .toml file)")
             data, name = packaged[spec], spec
@@ -105,15 +104,6 @@ class Template:
         """The letter of the asked segment, given whether the earlier segment is shown as A."""
         earlier = "A" if earlier_shown_first else "B"
         return earlier if self.ask == "first" else ("B" if earlier == "A" else "A")
-
-
-def _read_toml(path: Path) -> dict:
-    if not path.is_file():
-        raise UserError(f"SORT prompt file not found: {path}")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"SORT prompt file {path} is not valid TOML: {e}") from None
 
 
 # --- parameters ---------------------------------------------------------------------------------
