@@ -120,7 +120,23 @@ class NoContext(MemorySystem):
         await self.inner.aclose()
 
 
+def _make_oracle(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
+    """`oracle`: answers the gold values; every scorer must give it 1.0."""
+    return Oracle(spec)
+
+
+def _make_random(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
+    """`random`: a uniform pick among the probe's candidates (chance), the same for every run."""
+    return RandomGuess(spec, ctx.seed)
+
+
+def _make_constant(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
+    """`constant,text=A`: the same answer to every probe (the position-bias floor)."""
+    return Constant(spec)
+
+
 def _no_context(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
+    """`no-context:SPEC`: any system with nothing ingested and no context in the prompt (the floor)."""
     from longbench_suite.registry import make_system
 
     assert spec.inner is not None
@@ -128,8 +144,8 @@ def _no_context(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
 
 
 SYSTEMS = {
-    "oracle": lambda spec, ctx: Oracle(spec),
-    "random": lambda spec, ctx: RandomGuess(spec, ctx.seed),
-    "constant": lambda spec, ctx: Constant(spec),
+    "oracle": _make_oracle,
+    "random": _make_random,
+    "constant": _make_constant,
     "no-context": _no_context,
 }

@@ -1,7 +1,13 @@
-"""The embedded model: SmolLM2-135M-Instruct served by vLLM on this machine, no network, no key.
+"""Catalogue models served by vLLM: the embedded model (SmolLM2-135M-Instruct on this machine's CPU,
+no network, no key) and the GPU reference memory models (`ref:NAME`, runners/models.toml).
 
     embedded[,base_url=URL][,mode=...][,temperature=0][,top_p=1][,max_tokens=N][,seed=0][,logprobs=0|1]
             [,prefill=assistant|user|none][,timeout=S][,retries=N]
+    ref:NAME[,base_url=URL][, the same options]
+
+A `ref:` model that needs a GPU fails fast on a machine without one (unless base_url= points at a
+server elsewhere); the same code path serves the embedded model on CPU, so every GPU-specific
+setting is data in the catalogue, not a branch here.
 
 Without base_url the system converts the packaged GGUF once (runners/embedded_model.py), starts a
 vLLM server from the `embedded` entry of runners/models.toml on check() (or the first answer) and
@@ -110,6 +116,9 @@ class ServedModelSystem(MemorySystem):
             "model_spec": self.model.describe(),
         }
 
+    def footprint(self) -> dict[str, Any]:
+        return self.model.footprint()
+
     async def aclose(self) -> None:
         try:
             if self._inner is not None:
@@ -123,9 +132,27 @@ class ServedModelSystem(MemorySystem):
 
 
 def make_embedded(spec: SystemSpec, ctx: SystemContext) -> ServedModelSystem:
+    """`embedded`: SmolLM2-135M-Instruct served by vLLM on this machine (started and stopped with the run)."""
     if spec.model:
         raise UserError(f"system {spec}: embedded takes no model name (it is {model_spec(MODEL_NAME).hf_id})")
     return ServedModelSystem(spec, ctx, model_spec(MODEL_NAME), kind="embedded")
 
 
-SYSTEMS = {"embedded": make_embedded}
+def make_reference(spec: SystemSpec, ctx: SystemContext) -> ServedModelSystem:
+    """`ref:NAME`: a catalogue model (lbs systems) served by vLLM with the same lifecycle, or base_url=URL."""
+    if not spec.model:
+        raise UserError(f"system {spec}: name a catalogue model, e.g. ref:qwen2.5-1.5b (see `lbs systems`)")
+    model = model_spec(spec.model)
+    if model.device == "cuda" and not spec.option("base_url"):
+        from runners.vllm_server import gpu_present
+
+        if not gpu_present():  # fail before a run directory or a download exists
+            raise UserError(
+                f"ref:{model.name} needs {model.gpus} NVIDIA GPU(s) of ~{model.gpu_memory_gb or '?'} GB and none is "
+                "present here; run it on a GPU machine, point base_url= at a server running "
+                f"`lbs serve ref:{model.name}`, or use the embedded CPU model"
+            )
+    return ServedModelSystem(spec, ctx, model, kind="ref")
+
+
+SYSTEMS = {"embedded": make_embedded, "ref": make_reference}

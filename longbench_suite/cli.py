@@ -29,12 +29,12 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 @app.command()
 def tasks(family: Optional[str] = typer.Argument(None, help="Show one family in detail.")) -> None:
     """List task families, their variants and parameters with defaults."""
-    from .registry import task_family, task_family_names
+    from .registry import task_family_names, user_task_family
     from .task import describe_params
 
     names = [family] if family else task_family_names()
     for name in names:
-        fam = task_family(name)
+        fam = user_task_family(name)
         console.print(f"[bold]{fam.name}[/bold] (generator v{fam.version}): {fam.description}")
         variants = Table("variant", "description", box=None, padding=(0, 2))
         for v, desc in fam.variants.items():
@@ -327,7 +327,7 @@ def run(
     ),
     output: Path = typer.Option(..., "--output", "-o", help="Run directory."),
     condition: str = typer.Option("in-context", help="in-context, in-memory or no-context."),
-    concurrency: int = typer.Option(4, help="Probes in flight at once."),
+    concurrency: Optional[int] = typer.Option(None, help="Probes in flight at once (default 4; in-process engines ask for more)."),
     resume: bool = typer.Option(False, help="Continue an interrupted run; failed probes are retried."),
     overwrite: bool = typer.Option(False, help="Replace an existing run directory."),
     cache: bool = typer.Option(True, help="Use the response cache (keyed by system, model, endpoint, sampling, messages)."),
@@ -358,7 +358,7 @@ def run(
 
     dataset = io.Dataset(data)  # the run just read it: no need to hash it again
     if judge is not None:
-        _judge_run(output, dataset, judge, None, concurrency, cache)
+        _judge_run(output, dataset, judge, None, concurrency or 4, cache)
     else:
         _note_unjudged(output, dataset.probes)
 
@@ -456,14 +456,33 @@ def report(
 
 @app.command()
 def serve(
-    name: str = typer.Argument("embedded", help="Model to serve (see runners/models.toml)."),
+    name: str = typer.Argument("embedded", help="Catalogue model to serve: embedded or ref:NAME (see `lbs systems`)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
     port: Optional[int] = typer.Option(None, help="Port (default: a free one)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact vLLM command and exit."),
 ) -> None:
-    """Serve a model with vLLM (OpenAI-compatible) until Ctrl-C."""
+    """Serve a catalogue model with vLLM (OpenAI-compatible) until Ctrl-C."""
     from runners.serve import serve as serve_model
 
-    serve_model(name, host, port)
+    serve_model(name, host, port, dry_run)
+
+
+@app.command()
+def systems(
+    reference: bool = typer.Option(False, "--reference", help="Only the reference memory models."),
+    names: bool = typer.Option(False, "--names", help="Only catalogue names, one per line (for scripts)."),
+) -> None:
+    """System kinds (for --system) and the model catalogue (embedded, ref:NAME)."""
+    from .systems_table import print_systems
+
+    if names:
+        from runners.model_specs import load_model_specs
+
+        for name, spec in load_model_specs().items():
+            if spec.reference or not reference:
+                print(name)
+        return
+    print_systems(console, reference_only=reference)
 
 
 @app.command()

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import __version__, io
 from .errors import UserError
-from .registry import task_family
+from .registry import user_task_family
 from .task import parse_params
 from .tokens import load_tokenizer
 
@@ -44,7 +44,7 @@ def generate_dataset(
     """`inputs` replace a family's own texts: books for `lbs build book-sort`, short-task instances for
     `lbs build m4le`; the family's build() packs them and its sources_manifest() says what was read."""
     cfg = load_config(config)
-    family = task_family(family_name)
+    family = user_task_family(family_name)
     chosen = family.check_variants(variants or cfg.get("variants"))
     params = parse_params(family.Params, assignments or [], base=cfg.get("params"))
     seed = int(seed if seed is not None else cfg.get("seed", 0))

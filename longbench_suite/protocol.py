@@ -114,5 +114,13 @@ class MemorySystem(abc.ABC):
         """What run.json records about the system: model, endpoint, sampling. Never secrets."""
         return {"name": self.name}
 
+    def footprint(self) -> dict[str, Any]:
+        """What the system costs in memory, where it knows (recorded in run.json after the run).
+        Keys by convention: `parameters` (count), `context_length` (tokens), `kv_bytes_per_token`
+        (attention KV cache), `state_bytes` (recurrent/SSM state per sequence), `index_items` and
+        `index_bytes` (retrieval memory, per episode: mean and max). Prompt and completion tokens
+        are in the predictions table. Unknown -> leave the key out."""
+        return {}
+
     async def aclose(self) -> None:
         """Release clients, servers, memory."""

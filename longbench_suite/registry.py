@@ -1,7 +1,10 @@
 """Registries by name: task families and system kinds.
 
 Built-ins are discovered from the `tasks` and `adapters` packages (a module per family or adapter
-file), third-party ones from entry points (`longbench_suite.tasks`, `longbench_suite.adapters`).
+file), third-party ones from entry points (`longbench_suite.tasks`, `longbench_suite.adapters`) or
+named directly as `python:MODULE:ATTR` (a system factory, or a task family object or class), e.g.
+`--system python:my_memory.lbs:make,dim=64` or `lbs generate python:my_tasks:FAMILY`. A spec is what
+the user typed: nothing here imports code named by a dataset or a run directory.
 Adding a family or an adapter is one new module; no core file changes.
 """
 
@@ -50,6 +53,35 @@ def task_family_names() -> list[str]:
     return names
 
 
+def _python_target(text: str, what: str) -> object:
+    """`MODULE:ATTR` -> the attribute, with one-line errors (the user typed it)."""
+    module_name, sep, attr = text.partition(":")
+    if not sep or not module_name or not attr:
+        raise UserError(f"bad {what} {text!r}: write python:MODULE:ATTR, e.g. python:my_package.lbs:make")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise UserError(f"cannot import {module_name!r} for {what} python:{text}: {e}") from None
+    target = getattr(module, attr, None)
+    if target is None:
+        raise UserError(f"{module_name} has no {attr!r} ({what} python:{text})")
+    return target
+
+
+def user_task_family(name: str) -> TaskFamily:
+    """A family the user named on the command line: a registered name or `python:MODULE:ATTR`.
+    Names read from data (a dataset's manifest) go through task_family(), which imports nothing
+    that is not registered; a dataset made by a python: family is run once the family is registered
+    by entry point (the manifest records family.name)."""
+    if not name.startswith("python:"):
+        return task_family(name)
+    family = _python_target(name.removeprefix("python:"), "task family")
+    family = family() if isinstance(family, type) else family
+    if not isinstance(family, TaskFamily):
+        raise UserError(f"{name} is not a TaskFamily")
+    return family
+
+
 @cache
 def task_family(name: str) -> TaskFamily:
     target = _task_modules().get(name) or _task_modules().get(name.replace("_", "-"))
@@ -81,6 +113,14 @@ def system_factories() -> dict[str, SystemFactory]:
 def make_system(spec: str | SystemSpec, ctx: SystemContext | None = None) -> MemorySystem:
     spec = parse_spec(spec) if isinstance(spec, str) else spec
     ctx = ctx or SystemContext()
+    if spec.kind == "python":
+        factory = _python_target(spec.model or "", "system")
+        if not callable(factory):
+            raise UserError(f"python:{spec.model} is not callable (a system factory takes (spec, ctx))")
+        system = factory(spec, ctx)
+        if not isinstance(system, MemorySystem):
+            raise UserError(f"python:{spec.model} returned {type(system).__name__}, not a MemorySystem")
+        return system
     factory = system_factories().get(spec.kind)
     if factory is None:
         raise UserError(f"unknown system kind {spec.kind!r}; known: {', '.join(sorted(system_factories()))}")

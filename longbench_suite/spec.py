@@ -1,7 +1,7 @@
 """System specs: how a user names a system on the command line.
 
     KIND[:MODEL][,key=value...]      e.g. oracle, random, embedded, openai:gpt-4o-mini,base_url=http://...
-    WRAPPER:INNER-SPEC               e.g. no-context:embedded
+    WRAPPER[key=value,...]:INNER     e.g. no-context:embedded, retrieval[k=5,granularity=round]:embedded
 
 Secrets never go in a spec (it is recorded in run.json): keys come from the environment, named by
 `api_key_env=VAR`.
@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from .errors import UserError
 
-WRAPPERS = {"no-context", "con"}  # con: Chain-of-Note reading (adapters/chain_of_note.py)
+# Kinds that wrap another system: no-context (the floor), con (Chain-of-Note reading,
+# adapters/chain_of_note.py), retrieval (index -> retrieve -> read, adapters/retrieval.py).
+WRAPPERS = {"no-context", "con", "retrieval"}
 _SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "auth", "authorization", "credential", "credentials"}
 _KIND = re.compile(r"^[a-z][a-z0-9_.-]*$")
 
@@ -44,7 +46,8 @@ class SystemSpec:
 
     def __str__(self) -> str:
         if self.inner is not None:
-            return f"{self.kind}:{self.inner}"
+            opts = ",".join(f"{k}={v}" for k, v in self.options.items())
+            return f"{self.kind}[{opts}]:{self.inner}" if opts else f"{self.kind}:{self.inner}"
         head = self.kind + (f":{self.model}" if self.model else "")
         return ",".join([head] + [f"{k}={v}" for k, v in self.options.items()])
 
@@ -56,6 +59,13 @@ def parse_spec(text: str) -> SystemSpec:
     text = (text or "").strip()
     if not text:
         raise UserError("empty system spec")
+    bracket = re.match(r"^([a-z][a-z0-9_.-]*)\[([^\]]*)\]:(.*)$", text, re.S)
+    if bracket:  # a wrapper with options: retrieval[k=5]:embedded
+        kind = bracket.group(1).lower()
+        if kind not in WRAPPERS:
+            raise UserError(f"bad system spec {text!r}: only wrappers ({', '.join(sorted(WRAPPERS))}) take [options]")
+        _, options = _model_and_options([""] + bracket.group(2).split(","), text)
+        return SystemSpec(kind=kind, options=options, inner=parse_spec(bracket.group(3)))
     kind, sep, rest = text.partition(":")
     if "," in kind:  # "oracle,delay=0.1": options without a model
         kind, _, opts = text.partition(",")
@@ -67,7 +77,12 @@ def parse_spec(text: str) -> SystemSpec:
         if not rest:
             raise UserError(f"bad system spec {text!r}: {kind} wraps another system, e.g. {kind}:embedded")
         return SystemSpec(kind=kind, inner=parse_spec(rest))
-    parts = rest.split(",") if sep else []
+    model, options = _model_and_options(rest.split(",") if sep else [], text)
+    return SystemSpec(kind=kind, model=model, options=options)
+
+
+def _model_and_options(parts: list[str], text: str) -> tuple[str | None, dict[str, str]]:
+    """MODEL,key=value,... -> (model, options); a bare word is allowed only first (the model)."""
     model = None
     options: dict[str, str] = {}
     for i, part in enumerate(parts):
@@ -87,7 +102,7 @@ def parse_spec(text: str) -> SystemSpec:
             )
         check_url(v, f"option {k!r}")
         options[k] = v
-    return SystemSpec(kind=kind, model=model, options=options)
+    return model, options
 
 
 def option_number(spec: SystemSpec, name: str, default: float, kind: type = float, lo: float | None = None, hi: float | None = None):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from longbench_suite import io, provenance, schemas
 from longbench_suite.aggregate import aggregate
@@ -27,6 +28,7 @@ from .journal import Journal
 from .progress import RunProgress
 
 JOURNAL = "journal.jsonl"
+DEFAULT_CONCURRENCY = 4
 
 
 @dataclass
@@ -35,7 +37,7 @@ class RunConfig:
     system: str
     out: Path
     condition: Condition = Condition.IN_CONTEXT
-    concurrency: int = 4
+    concurrency: int | None = None  # None: the system's preferred_concurrency, else DEFAULT_CONCURRENCY
     resume: bool = False
     overwrite: bool = False
     use_cache: bool = True
@@ -72,7 +74,7 @@ def _check_dir(config: RunConfig, dataset: io.Dataset, spec: str, condition: Con
 
 
 async def run_async(config: RunConfig) -> dict:
-    if config.concurrency < 1:
+    if config.concurrency is not None and config.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
     dataset = io.Dataset(config.dataset)
     family = task_family(dataset.manifest["family"])
@@ -90,6 +92,8 @@ async def run_async(config: RunConfig) -> dict:
             cache.close()
         raise
     condition = system.condition_override or config.condition
+    # An in-process engine batches what is in flight, so it asks for more than a remote endpoint.
+    config = replace(config, concurrency=config.concurrency or getattr(system, "preferred_concurrency", None) or DEFAULT_CONCURRENCY)
     described = system.describe()
     try:
         previous = _check_dir(config, dataset, spec, condition)
@@ -127,6 +131,7 @@ async def run_async(config: RunConfig) -> dict:
         finally:
             journal.close()
         manifest["timings"]["execute_s"] = round(manifest["timings"].get("execute_s", 0) + time.monotonic() - t0, 3)
+        manifest["footprint"] = _footprint(system)
     finally:
         await system.aclose()
         if cache is not None:
@@ -241,6 +246,14 @@ def _public(episode: Episode) -> Episode:
     return replace(episode, meta={}, sessions=sessions)
 
 
+def _footprint(system: MemorySystem) -> dict:
+    """The system's own account of its size; a failing report must not lose a finished run."""
+    try:
+        return dict(system.footprint() or {})
+    except Exception as e:  # noqa: BLE001 - recorded, not raised
+        return {"error": _one_line(e)}
+
+
 def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {one_line(e, 480)}"
 
@@ -273,6 +286,9 @@ def finalize(out: Path, dataset: io.Dataset, manifest: dict) -> dict:
     write_tables(out, predictions, dataset)
     n_errors = sum(1 for r in rows if r["error"])
     manifest["counts"] = {"probes": len(known), "predictions": len(rows), "errors": n_errors}
+    manifest["usage"] = {  # what the run cost in tokens (cache hits included: they were paid once)
+        name: pc.sum(predictions.column(name)).as_py() or 0 for name in ("prompt_tokens", "completion_tokens")
+    }
     complete = len(rows) == len(known)
     manifest["status"] = "complete" if complete else "partial"
     manifest["finished_at"] = provenance.now()

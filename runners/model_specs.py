@@ -17,6 +17,10 @@ from longbench_suite.errors import UserError
 
 MODELS_TOML = Path(__file__).with_name("models.toml")
 DEVICES = ("cuda", "cpu")
+MECHANISMS = (
+    "full-attention", "sliding-window", "hybrid-ssm", "hybrid-conv", "state-space", "linear-attention",
+    "recurrent-memory",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,11 @@ class ModelSpec:
     extra_args: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     startup_timeout_s: float = 900.0
+    parameters: int | None = None
+    active_parameters: int | None = None
+    gpu_memory_gb: int | None = None
+    kv_bytes_per_token: int | None = None
+    reference: bool = False
     notes: str = ""
 
     @property
@@ -66,9 +75,22 @@ class ModelSpec:
             "device": self.device,
         }
 
+    def footprint(self) -> dict[str, Any]:
+        """Known sizes from the catalogue (model card / config): see MemorySystem.footprint."""
+        known = {
+            "parameters": self.parameters,
+            "active_parameters": self.active_parameters,
+            "context_length": self.serve_len,
+            "kv_bytes_per_token": self.kv_bytes_per_token,
+        }
+        return {k: v for k, v in known.items() if v is not None}
+
 
 _FIELDS = {f.name for f in fields(ModelSpec)} - {"name"}
-_INT_FIELDS = {"context_length", "max_model_len", "gpus", "tensor_parallel_size", "pipeline_parallel_size"}
+_INT_FIELDS = {
+    "context_length", "max_model_len", "gpus", "tensor_parallel_size", "pipeline_parallel_size",
+    "parameters", "active_parameters", "gpu_memory_gb", "kv_bytes_per_token",
+}  # fmt: skip
 
 
 def _parse_entry(name: str, raw: Any, origin: Path) -> ModelSpec:
@@ -87,8 +109,16 @@ def _parse_entry(name: str, raw: Any, origin: Path) -> ModelSpec:
     values = dict(raw)
     if values.get("device", "cuda") not in DEVICES:
         raise UserError(f"{where}: device must be one of {', '.join(DEVICES)}")
+    if values.get("mechanism", "full-attention") not in MECHANISMS:
+        raise UserError(f"{where}: mechanism must be one of {', '.join(MECHANISMS)}")
+    for key in ("chat", "reference"):
+        if not isinstance(values.get(key, False), bool):
+            raise UserError(f"{where}: {key} must be true or false")
     if "gpus" not in values and values.get("device") == "cpu":
         values["gpus"] = 0
+    parallel = values.get("tensor_parallel_size", 1) * values.get("pipeline_parallel_size", 1)
+    if values.get("device", "cuda") == "cuda" and values.get("gpus", 1) < max(parallel, 1):
+        raise UserError(f"{where}: gpus must cover tensor_parallel_size x pipeline_parallel_size ({parallel})")
     args = values.get("vllm_args", [])
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
         raise UserError(f"{where}: vllm_args must be a list of strings")

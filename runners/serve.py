@@ -1,4 +1,5 @@
-"""`lbs serve NAME`: run a models.toml model as an OpenAI-compatible server until Ctrl-C or SIGTERM."""
+"""`lbs serve NAME`: run a models.toml model as an OpenAI-compatible server until Ctrl-C or SIGTERM;
+`lbs serve NAME --dry-run` prints the exact command (and its environment) without starting anything."""
 
 from __future__ import annotations
 
@@ -9,16 +10,41 @@ import time
 
 from longbench_suite.errors import UserError
 
-from .model_specs import model_spec
-from .vllm_server import log_tail, start_model
+from .model_specs import ModelSpec, model_spec, vllm_command
+from .vllm_server import free_port, log_tail, start_model
+
+
+def catalogue_name(name: str) -> str:
+    """`ref:qwen3-8b` and `qwen3-8b` name the same catalogue entry."""
+    return name.removeprefix("ref:")
+
+
+def dry_run_command(spec: ModelSpec, host: str = "127.0.0.1", port: int | None = None) -> str:
+    """The shell line `lbs serve` would run: environment, then the vLLM command, shell-quoted."""
+    import shlex
+
+    if spec.source_kind == "gguf-package":  # converted once into the user cache; not converted here
+        from .embedded_model import model_dir
+
+        path = str(model_dir(spec))
+    elif spec.source_kind == "path":
+        path = spec.source_ref
+    else:
+        path = spec.source_ref
+    env = [f"{k}={shlex.quote(v)}" for k, v in spec.env.items()]
+    return " ".join(env + [shlex.join(vllm_command(spec, path, host, port or 8000))])
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def serve(name: str, host: str = "127.0.0.1", port: int | None = None) -> None:
+def serve(name: str, host: str = "127.0.0.1", port: int | None = None, dry_run: bool = False) -> None:
+    name = catalogue_name(name)
     spec = model_spec(name)  # unknown name -> UserError before anything starts
+    if dry_run:
+        print(dry_run_command(spec, host, port))
+        return
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None  # SIGTERM stops cleanly too
     server = None
