@@ -96,6 +96,7 @@ class NoContext(MemorySystem):
         self.inner = inner
         self.name = f"no-context:{inner.name}"
         self.concurrent_episodes = inner.concurrent_episodes
+        self.preferred_concurrency = getattr(inner, "preferred_concurrency", None)  # e.g. a batching engine
         self.privileged = inner.privileged
 
     async def check(self) -> None:

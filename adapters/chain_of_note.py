@@ -34,6 +34,7 @@ class ChainOfNote(MemorySystem):
         self.inner = inner
         self.name = f"con:{inner.name}"
         self.concurrent_episodes = inner.concurrent_episodes
+        self.preferred_concurrency = getattr(inner, "preferred_concurrency", None)  # e.g. a batching engine
         self.template = Template.load("default")
         self._sessions: dict[str, list[dict]] = {}
 

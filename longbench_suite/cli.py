@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
+from . import __version__, gate_cli, leaderboard_cli
 from .errors import UserError
 
 app = typer.Typer(
@@ -73,6 +73,7 @@ export_app = typer.Typer(help="Write datasets in a benchmark's published file la
 app.add_typer(build_app, name="build")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+app.add_typer(leaderboard_cli.app, name="leaderboard")
 
 
 @build_app.command("book-sort")
@@ -255,6 +256,21 @@ def export_longmemeval(
             fh.write(("" if n == 1 else ",\n") + json.dumps(item, ensure_ascii=False))
         fh.write("]\n")
     err.print(f"wrote {n} items to {output}", highlight=False)
+
+
+@export_app.command("lm-eval")
+def export_lm_eval(
+    data: Path = typer.Argument(..., help="A dataset directory (any family)."),
+    output: Path = typer.Option(..., "--output", "-o", help="New directory for task YAMLs, data/*.jsonl and utils.py."),
+    condition: str = typer.Option("in-context", help="in-context or no-context."),
+    name: Optional[str] = typer.Option(None, help="Task name stem (default: the dataset directory's name)."),
+    overwrite: bool = typer.Option(False, help="Replace an earlier export in OUTPUT."),
+) -> None:
+    """Write a dataset as lm-evaluation-harness tasks (lbs_NAME, lbs_NAME_len<L>, lbs_NAME_<variant>_<L>), scored by the suite's scorers."""
+    from adapters.lm_eval_tasks import export_lm_eval as export
+
+    summary = export(data, output, condition=condition, name=name, overwrite=overwrite)
+    print(f"wrote {len(summary['tasks'])} tasks ({summary['docs']} docs) to {output}; run:\n  {summary['command']}", file=sys.stderr)
 
 
 @export_app.command("book-sort")
@@ -502,9 +518,15 @@ def version() -> None:
     console.print(__version__)
 
 
+app.command()(gate_cli.aggregate)  # after score and report, in the order of the stages
+app.command()(gate_cli.gate)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n) raised in a command comes back as a return value
+            sys.exit(code)
     except UserError as e:
         err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)

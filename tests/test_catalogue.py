@@ -41,6 +41,8 @@ def test_catalogue_spans_the_mechanisms_the_field_compares():
         assert "/" in s.hf_id and s.served_name == name, name
         if s.mechanism == "state-space":
             assert s.kv_bytes_per_token in (0, None), name
+        # Serving past the model's own window (length extrapolation) is refused by vLLM without this.
+        assert (s.serve_len > s.context_length) == (s.env.get("VLLM_ALLOW_LONG_MAX_MODEL_LEN") == "1"), name
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

@@ -66,7 +66,7 @@ def test_gpu_entry_needs_no_code(tmp_path: Path):
         'extra_args = { gpu_memory_utilization = 0.9, enable_prefix_caching = true, trust_remote_code = false }\n'
     )
     spec = model_spec("big", toml)
-    assert (spec.device, spec.gpus, spec.source_kind, spec.source_ref) == ("cuda", 1, "hf", "org/Big-70B")
+    assert (spec.device, spec.gpus, spec.source_kind, spec.source_ref) == ("cuda", 4, "hf", "org/Big-70B")  # gpus = tp x pp
     cmd = vllm_command(spec, spec.source_ref, "0.0.0.0", 9000)
     assert cmd[cmd.index("--max-model-len") + 1] == "131072"
     assert cmd[cmd.index("--tensor-parallel-size") + 1] == "4"
