@@ -15,14 +15,14 @@ from __future__ import annotations
 import abc
 import asyncio
 import importlib.util
-import os
-import re
 import threading
 from typing import Any
 
 import numpy as np
 
 from longbench_suite.errors import SystemFailure, UserError, one_line
+
+from .openai_compat import close_client, env_api_key, scrub_key
 
 EMBED_BATCH = 16  # texts per forward pass (hf) or per request (openai)
 MAX_EMBED_TOKENS = 8192  # longer keys are truncated by the embedder (its own limit when smaller)
@@ -204,14 +204,12 @@ class OpenAIEmbedder(Embedder):
     """An OpenAI-compatible /embeddings endpoint; the key comes from the environment only."""
 
     def __init__(self, model: str, base_url: str, api_key_env: str):
-        from .openai_compat import is_loopback
-
         require("openai", "embedder=openai", "openai")
         self.model, self.base_url, self.api_key_env = model, base_url.rstrip("/"), api_key_env
-        key = os.environ.get(api_key_env)
-        if not key and not is_loopback(self.base_url):
-            raise UserError(f"retrieval: set the API key for {self.base_url} in the environment variable {api_key_env}")
-        self._key = key or "EMPTY"  # local servers accept anything
+        try:
+            self._key = env_api_key(api_key_env, self.base_url)
+        except UserError as e:
+            raise UserError(f"retrieval: {e}") from None
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -223,9 +221,6 @@ class OpenAIEmbedder(Embedder):
             self._client, self._loop = AsyncOpenAI(api_key=self._key, base_url=self.base_url), loop
         return self._client
 
-    def _scrub(self, text: str) -> str:
-        text = text.replace(self._key, "***") if self._key != "EMPTY" else text
-        return re.sub(r"\b(sk-[A-Za-z0-9_*\-]{4,}|Bearer\s+\S+)", "***", text)
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         import openai
@@ -235,7 +230,7 @@ class OpenAIEmbedder(Embedder):
             try:
                 resp = await self._get_client().embeddings.create(model=self.model, input=texts[start : start + EMBED_BATCH])
             except openai.OpenAIError as e:
-                raise SystemFailure(self._scrub(f"embeddings from {self.base_url} failed: {one_line(e)}")) from None
+                raise SystemFailure(scrub_key(f"embeddings from {self.base_url} failed: {one_line(e)}", self._key)) from None
             rows.extend(d.embedding for d in sorted(resp.data, key=lambda d: d.index))
         return _normalise(np.asarray(rows, dtype=np.float32)) if rows else np.zeros((0, 0), dtype=np.float32)
 
@@ -245,7 +240,4 @@ class OpenAIEmbedder(Embedder):
     async def aclose(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
-            try:
-                await client.close()
-            except RuntimeError:  # its loop is gone already
-                pass
+            await close_client(client)

@@ -88,6 +88,31 @@ def chat_messages(probe: Probe, prefill: str) -> tuple[list[dict[str, str]], boo
     return messages, False
 
 
+def env_api_key(api_key_env: str, base_url: str, required: bool | None = None) -> str:
+    """An endpoint's key, from the environment only; "EMPTY" where none is needed (by default: a
+    loopback server, which accepts anything)."""
+    key = os.environ.get(api_key_env)
+    if key:
+        return key
+    if required if required is not None else not is_loopback(base_url):
+        raise UserError(f"set the API key for {base_url} in the environment variable {api_key_env}")
+    return "EMPTY"
+
+
+def scrub_key(text: str, key: str) -> str:
+    """An error message without the key, nor anything shaped like a key or a bearer token."""
+    if key and key != "EMPTY":
+        text = text.replace(key, "***")
+    return re.sub(r"\b(sk-[A-Za-z0-9_*\-]{4,}|Bearer\s+\S+)", "***", text)
+
+
+async def close_client(client: Any) -> None:
+    try:
+        await client.close()
+    except RuntimeError:  # its event loop is gone already
+        pass
+
+
 def is_loopback(url: str) -> bool:
     host = (urlparse(url).hostname or "").lower()
     return host in ("localhost", "::1") or host.startswith("127.")
@@ -138,12 +163,7 @@ class OpenAISystem(MemorySystem):
         # What identifies the endpoint in cache keys: the URL, unless the caller knows better (a
         # locally served model is on a new port each run but is the same model and engine).
         self.cache_identity = cache_identity or {"base_url": self.base_url}
-        key = os.environ.get(api_key_env)
-        if not key:
-            if key_required if key_required is not None else not is_loopback(self.base_url):
-                raise UserError(f"set the API key for {self.base_url} in the environment variable {api_key_env}")
-            key = "EMPTY"  # local servers accept anything
-        self._key = key
+        self._key = env_api_key(api_key_env, self.base_url, key_required)
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
 
@@ -161,9 +181,7 @@ class OpenAISystem(MemorySystem):
         return self._client
 
     def _scrub(self, text: str) -> str:
-        if self._key and self._key != "EMPTY":
-            text = text.replace(self._key, "***")
-        return re.sub(r"\b(sk-[A-Za-z0-9_*\-]{4,}|Bearer\s+\S+)", "***", text)
+        return scrub_key(text, self._key)
 
     # -- protocol --------------------------------------------------------------------------------
     async def check(self) -> None:
@@ -306,10 +324,7 @@ class OpenAISystem(MemorySystem):
     async def aclose(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
-            try:
-                await client.close()
-            except RuntimeError:  # its loop is gone already
-                pass
+            await close_client(client)
 
 
 def make_openai(spec: SystemSpec, ctx: SystemContext) -> OpenAISystem:
