@@ -55,9 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hashlib
 import importlib.util
-import json
 import math
 import time
 from collections.abc import Callable
@@ -70,6 +68,7 @@ from longbench_suite.protocol import Answer, Episode, MemorySystem, Probe, Syste
 from longbench_suite.spec import SystemSpec, check_options, option_choice, option_number
 
 from ._choices import ChoiceTokens
+from ._model_folder import files_digest, local_folder
 from .openai_compat import (
     MODES,
     PREFILLS,
@@ -91,18 +90,6 @@ def _require_libraries() -> None:
         raise UserError(f"hf: needs {' and '.join(missing)}; install with `pip install 'longbench-suite[hf]'` (and torch)")
 
 
-def _local_folder(source: str) -> Path | None:
-    """The model folder when MODEL names one; None for a hub id (ORG/NAME or NAME)."""
-    path = Path(source).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise UserError(f"hf:{source}: no config.json in that folder (save the model with save_pretrained)")
-        return path
-    if source.startswith(("/", ".", "~")) or source.count("/") > 1 or "\\" in source:
-        raise UserError(f"hf:{source}: no such model folder")
-    return None
-
-
 def _check_remote_code(source: str, trust: bool) -> None:
     """Refuse a model that needs its own code unless trust_remote_code=1 (reads config.json only)."""
     from transformers import PretrainedConfig
@@ -117,12 +104,6 @@ def _check_remote_code(source: str, trust: bool) -> None:
     if custom and not trust:
         why = "config.json has auto_map" if "auto_map" in config else f"unknown architecture {model_type!r}"
         raise UserError(f"hf:{source} needs its own Python code ({why}); pass trust_remote_code=1 if you trust it")
-
-
-def _files_digest(folder: Path) -> str:
-    """Names, sizes and mtimes of a model folder's files (weights, config, tokenizer, code)."""
-    entries = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
-    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
 
 
 class HFSystem(MemorySystem):
@@ -150,7 +131,7 @@ class HFSystem(MemorySystem):
         import torch
 
         self.source = source
-        self.local = _local_folder(source)
+        self.local = local_folder(source, "hf")
         self.display = self.local.resolve().name if self.local else source
         self.name = f"hf:{self.display}"
         self.trust_remote_code = trust_remote_code
@@ -267,7 +248,7 @@ class HFSystem(MemorySystem):
             from transformers.utils import cached_file
 
             folder = Path(cached_file(self.source, "config.json", local_files_only=True)).parent
-        return {"model": self.source, "files": _files_digest(folder), "class": type(self.model).__name__}
+        return {"model": self.source, "files": files_digest(folder), "class": type(self.model).__name__}
 
     async def answer(self, probe: Probe) -> Answer:
         prompt = self.render(probe)

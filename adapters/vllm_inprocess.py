@@ -47,7 +47,6 @@ import asyncio
 import atexit
 import dataclasses
 import gc
-import hashlib
 import importlib.util
 import itertools
 import json
@@ -67,6 +66,7 @@ from longbench_suite.spec import SystemSpec, check_options, option_number
 from runners.vllm_server import engine_version
 
 from ._choices import ChoiceTokens
+from ._model_folder import files_digest, local_folder
 
 from .openai_compat import SAMPLING_KEYS, chat_messages, completion_prompt, sampling_kwargs
 
@@ -153,8 +153,7 @@ class Model:
             return {"catalogue": dataclasses.asdict(self.entry)}
         if self.source == "folder":
             folder = Path(self.planned_path())
-            files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
-            return {"folder": str(folder), "files": hashlib.sha256(json.dumps(files).encode()).hexdigest()}
+            return {"folder": str(folder), "files": files_digest(folder)}
         return {"hub_id": self.typed, "snapshot": _hub_snapshot(self.typed)}
 
 
@@ -178,14 +177,7 @@ def resolve_model(typed: str) -> Model:
         return Model(typed, "catalogue", catalogue[name])
     if typed.startswith("ref:"):
         raise UserError(f"vllm:{typed}: unknown catalogue model; known: {', '.join(sorted(catalogue))}")
-    path = Path(typed).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise UserError(f"vllm:{typed}: no config.json in that folder (save the model with save_pretrained)")
-        return Model(typed, "folder")
-    if typed.startswith(("/", ".", "~")) or typed.count("/") > 1 or "\\" in typed:
-        raise UserError(f"vllm:{typed}: no such model folder")
-    return Model(typed, "hub")
+    return Model(typed, "folder" if local_folder(typed, "vllm") else "hub")
 
 
 # --- engine arguments -----------------------------------------------------------------------------
