@@ -4,6 +4,11 @@
                 [,seed=0][,logprobs=0|1][,prefill=user|assistant|none][,api_key_env=VAR]
                 [,timeout=S][,retries=N]
 
+timeout=S bounds each wait for the server (more for long prompts); the openai client retries a
+transient failure (429 after its Retry-After, 5xx, a timeout, a dropped connection) up to retries=N
+times; the whole call, retries included, has a deadline too. A probe that still fails, or gets a malformed
+answer, is a SystemFailure: recorded in its row, and retried by `lbs run --resume`.
+
 The key comes only from the environment (api_key_env, default OPENAI_API_KEY; "EMPTY" for a loopback
 server without one) and never appears in describe() or an error. Sampling parameters are always
 sent explicitly: vLLM fills omitted ones from the model's generation_config, which would make a run
@@ -36,6 +41,11 @@ PREFILLS = ("user", "assistant", "none")
 TOP_LOGPROBS = 20  # vLLM's default --max-logprobs; OpenAI's maximum
 TIMEOUT_PER_CHAR_S = 0.002  # prefill time grows with the prompt: ~1000 s extra for a 128k-token prompt
 MAX_RETRIES = 10
+# The openai client sleeps for a server's Retry-After up to this long, and does not retry when asked to
+# wait longer (openai._constants.MAX_RETRY_AFTER_DELAY); its own back-off is shorter (at most 8 s).
+RETRY_WAIT_MAX_S = 120.0
+ATTEMPT_SLACK_S = 5.0  # the whole-call deadline lets the client's own timeout fire first (clearer message)
+CHECK_TIMEOUT_S = 15.0
 
 # Options shared by every adapter that talks to an OpenAI-compatible server (see adapters/embedded.py).
 SAMPLING_OPTIONS = ("mode", "temperature", "top_p", "max_tokens", "seed", "logprobs", "prefill", "timeout", "retries")
@@ -187,9 +197,13 @@ class OpenAISystem(MemorySystem):
     async def check(self) -> None:
         import openai
 
-        client = self._get_client().with_options(max_retries=0, timeout=15)
+        # Retried as the probes are: one transient fault (429, 503, a dropped connection) must not
+        # abort a run before it starts.
+        client = self._get_client().with_options(timeout=CHECK_TIMEOUT_S)
         try:
             served = [m.id async for m in client.models.list()]
+        except openai.APITimeoutError:
+            raise UserError(f"no answer from {self.base_url} to GET /models within {CHECK_TIMEOUT_S:.0f} s") from None
         except openai.APIConnectionError as e:
             raise UserError(
                 f"cannot reach OpenAI-compatible endpoint at {self.base_url}: {self._scrub(one_line(e.__cause__ or e))}"
@@ -204,6 +218,8 @@ class OpenAISystem(MemorySystem):
             raise UserError(
                 f"endpoint {self.base_url} answered HTTP {e.status_code} to GET /models: {self._scrub(one_line(e.message))}"
             ) from None
+        except (openai.APIResponseValidationError, ValueError, AttributeError, TypeError) as e:  # not a model list
+            raise UserError(f"endpoint {self.base_url} answered GET /models with malformed JSON: {self._scrub(one_line(e))}") from None
         if served and self.model not in served:
             shown = ", ".join(served[:20]) + (f" (+{len(served) - 20} more)" if len(served) > 20 else "")
             raise UserError(f"model {self.model!r} is not served at {self.base_url}; served: {shown}")
@@ -262,21 +278,39 @@ class OpenAISystem(MemorySystem):
         client = self._get_client()
         chars = len(body.get("prompt") or "") + sum(len(m["content"]) for m in body.get("messages", []))
         timeout = self.timeout + TIMEOUT_PER_CHAR_S * chars
+        # The client's timeout bounds each read, not an attempt: a server that trickles its answer a
+        # byte at a time would hold a probe forever. Bound the whole call, retries and their waits included.
+        deadline = (self.retries + 1) * (timeout + ATTEMPT_SLACK_S) + self.retries * RETRY_WAIT_MAX_S
         api = client.chat.completions if endpoint == "chat" else client.completions
         t0 = time.perf_counter()
         try:
-            resp = await api.create(**body, timeout=timeout)
+            async with asyncio.timeout(deadline):
+                resp = await api.create(**body, timeout=timeout)
         except openai.APIStatusError as e:
             raise SystemFailure(self._scrub(f"HTTP {e.status_code} from {self.base_url}: {one_line(e.message)}")) from None
         except openai.APITimeoutError:
             raise SystemFailure(f"no answer from {self.base_url} within {timeout:.0f} s") from None
+        except TimeoutError:
+            raise SystemFailure(f"no complete answer from {self.base_url} within {deadline:.0f} s") from None
         except openai.APIConnectionError as e:
             raise SystemFailure(self._scrub(f"connection to {self.base_url} failed: {one_line(e.__cause__ or e)}")) from None
+        except (openai.APIResponseValidationError, ValueError) as e:  # ValueError: the body is not JSON
+            raise SystemFailure(self._scrub(f"malformed response from {self.base_url}: {one_line(e)}")) from None
         latency = time.perf_counter() - t0
+        try:  # the client does not validate a response's shape; a 200 may carry anything
+            return self._parse(resp, endpoint, body, probe, latency)
+        except (AttributeError, TypeError, IndexError, KeyError) as e:
+            raise SystemFailure(self._scrub(f"malformed response from {self.base_url}: {type(e).__name__}: {one_line(e)}")) from None
+
+    def _parse(self, resp: Any, endpoint: str, body: dict[str, Any], probe: Probe, latency: float) -> Answer:
+        if isinstance(resp, str):  # a body that was not declared JSON comes back as text
+            raise SystemFailure(self._scrub(f"response from {self.base_url} is not JSON: {one_line(resp, 120)!r}"))
         if not resp.choices:
             raise SystemFailure(f"empty response from {self.base_url}")
         choice = resp.choices[0]
         text = (choice.message.content if endpoint == "chat" else choice.text) or ""
+        if not isinstance(text, str):
+            raise SystemFailure(f"malformed response from {self.base_url}: the answer text is a {type(text).__name__}")
         usage = resp.usage
         return Answer(
             text=text,

@@ -138,7 +138,7 @@ def books_from_files(paths: Sequence[Path]) -> list[Book]:
 def books_from_dataset(name: str, column: str, title_column: str | None = None, split: str = "train") -> list[Book]:
     """Books from a `datasets` text column: a local parquet/arrow/json(l)/csv file, a directory saved with
     `save_to_disk`, or a hub dataset name (needs network the first time)."""
-    from .sources import load_dataset_source
+    from .sources import iter_rows, load_dataset_source
 
     path = Path(name).expanduser()
     ds = load_dataset_source(name, split)
@@ -147,7 +147,7 @@ def books_from_dataset(name: str, column: str, title_column: str | None = None, 
             raise UserError(f"dataset {name!r} has no column {col!r}; columns: {', '.join(ds.column_names)}")
     label = path.name if path.exists() else name
     books = []
-    for i, row in enumerate(ds):
+    for i, row in enumerate(iter_rows(ds, name)):
         title = str(row[title_column]) if title_column else f"{label} #{i}"
         book = book_from_text(title, str(row[column] or ""), f"dataset:{label}#{i}")
         if book.n_words:

@@ -101,6 +101,11 @@ def read_official(directory: Path) -> list[OfficialFiles]:
 def write_official(groups: Iterable[OfficialFiles], directory: Path) -> list[Path]:
     """Write the groups' files; a file shared by several groups (books.csv) is written once."""
     directory = Path(directory)
+    groups = list(groups)
+    for name in [g.names[kind] for g in groups for kind in ("books", "excerpts", "segments")]:
+        # names come from a dataset's manifest: a path in one must not write outside `directory`
+        if not isinstance(name, str) or Path(name).name != name or "\\" in name or not _SUFFIX.match(name):
+            raise UserError(f"refusing to write {name!r}: not a Book-SORT file name (books*.csv, excerpts*.csv, segments*.csv)")
     directory.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for g in groups:
@@ -250,9 +255,12 @@ def export_official(episodes: pa.Table, probes: pa.Table, manifest: dict) -> lis
     built dataset (books.csv shared; excerpts_/segments_ per L_E, L_S; positions in words)."""
     books = [(r["text"], json.loads(r["meta"] or "{}")) for r in episodes.to_pylist()]
     metas = [json.loads(m or "{}") for m in probes.column("meta").to_pylist()]
-    if "official" in manifest:
-        return _export_imported(manifest["official"], books, metas)
-    return _export_built(books, metas)
+    try:
+        if "official" in manifest:
+            return _export_imported(manifest["official"], books, metas)
+        return _export_built(books, metas)
+    except (KeyError, TypeError, IndexError, AttributeError) as e:  # a manifest or meta edited by hand
+        raise UserError(f"the dataset's Book-SORT provenance is malformed ({type(e).__name__}: {e}); import or build it again") from None
 
 
 def _excerpt(text: str, entry: dict) -> str:

@@ -18,7 +18,7 @@ from typing import Iterator
 
 from longbench_suite.errors import UserError
 
-from .sources import load_dataset_source
+from .sources import iter_rows, load_dataset_source
 
 # --- word banks ---------------------------------------------------------------------------------
 # Plain lists. A bank of dicts is a record: every field of the picked record is filled together, so a
@@ -2353,7 +2353,7 @@ def chat_sessions_from_dataset(source: str, column: str | None = None, split: st
 
 
 def _sessions(ds, column: str, source: str) -> Iterator[list[dict]]:
-    for i, row in enumerate(ds):
+    for i, row in enumerate(iter_rows(ds, source)):
         session = _normalise(row[column], i, source)
         if len(session) >= 2:
             yield session

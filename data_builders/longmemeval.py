@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from longbench_suite import schemas
-from longbench_suite.errors import UserError
+from longbench_suite.errors import UserError, one_line
 
 FIELDS = (
     "question_id", "question_type", "question", "answer", "question_date",
@@ -65,7 +65,11 @@ def read_items(path: Path) -> Iterator[dict]:
                         yield item
         except (ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as e:
             where = f"after item {index}" if index >= 0 else "before the first item"
-            raise UserError(f"{path} is not valid JSON {where} ({str(e).splitlines()[0]})") from None
+            why = e.args[0] if e.args else ""
+            why = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(e)  # ijson's are bytes
+            if isinstance(e, UnicodeDecodeError) or "utf8" in why.lower():
+                why = "not UTF-8 text"
+            raise UserError(f"{path} is not valid JSON {where} ({one_line(why)})") from None
 
 
 def _fail(index: int, item: Any, message: str) -> None:

@@ -148,7 +148,7 @@ def read_source(source: str, columns: dict[str, str], split: str = "train", limi
     """A `datasets` source (id, file or save_to_disk dir) through the column mapping."""
     from itertools import islice
 
-    from .sources import load_dataset_source
+    from .sources import iter_rows, load_dataset_source
 
     ds = load_dataset_source(source, split)
     top = {role: column.split(".")[0] for role, column in columns.items()}
@@ -161,7 +161,7 @@ def read_source(source: str, columns: dict[str, str], split: str = "train", limi
     if names:
         ds = ds.cast_column(top["label"], __import__("datasets").Value("string"))
         ds = ds.map(lambda row: {top["label"]: names[int(row[top["label"]])] if row[top["label"]] is not None else None})
-    rows = islice(ds, limit) if limit else ds
+    rows = islice(iter_rows(ds, source), limit) if limit else iter_rows(ds, source)
     found = instances_from_rows(rows, columns, Path(source).name or source)
     if not found:
         raise UserError(f"source {source!r} has no non-empty text in column {columns['text']!r}")
@@ -283,26 +283,34 @@ def read_official(path: Path) -> list[dict]:
     if not path.is_file():
         raise UserError(f"M4LE file not found: {path}")
     items = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path} line {n} is not JSON ({e.msg})") from None
-            if not isinstance(item, dict):
-                raise UserError(f"{path} line {n} is not a JSON object")
-            missing = [f for f in OFFICIAL_FIELDS if f not in item]
-            if missing:
-                raise UserError(f"{path} line {n}: missing field(s) {', '.join(missing)}")
-            answers = item["answers"] if isinstance(item["answers"], list) else [item["answers"]]
-            if not isinstance(item["input"], str) or not isinstance(item["instruction"], str) or not answers:
-                raise UserError(f"{path} line {n}: instruction and input must be strings, answers a non-empty list")
-            items.append({**item, "answers": [str(a) for a in answers], "_line": n})
+    n = 0
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    items.append(_official_item(path, n, line))
+    except UnicodeDecodeError as e:
+        # the decoder reads ahead, so the bad byte lies somewhere after the last line read
+        raise UserError(f"{path} is not UTF-8 text ({e.reason} after line {n})") from None
     if not items:
         raise UserError(f"{path} holds no items")
     return items
+
+
+def _official_item(path: Path, n: int, line: str) -> dict:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} line {n} is not JSON ({e.msg})") from None
+    if not isinstance(item, dict):
+        raise UserError(f"{path} line {n} is not a JSON object")
+    missing = [f for f in OFFICIAL_FIELDS if f not in item]
+    if missing:
+        raise UserError(f"{path} line {n}: missing field(s) {', '.join(missing)}")
+    answers = item["answers"] if isinstance(item["answers"], list) else [item["answers"]]
+    if not isinstance(item["input"], str) or not isinstance(item["instruction"], str) or not answers:
+        raise UserError(f"{path} line {n}: instruction and input must be strings, answers a non-empty list")
+    return {**item, "answers": [str(a) for a in answers], "_line": n}
 
 
 def import_official(path: Path, task: str | None, metric: str | None, counter: Any, max_new_tokens: int):

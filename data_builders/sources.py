@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any, Iterator
 
 from longbench_suite.errors import UserError
 
@@ -14,6 +16,8 @@ def load_dataset_source(source: str, split: str = "train"):
     `split` when it holds several) or a hub dataset name (needs network the first time)."""
     import datasets
 
+    if not sys.stderr.isatty():  # progress bars in a log or a pipe are noise around the one-line errors
+        datasets.disable_progress_bars()
     path = Path(source).expanduser()
     looks_local = path.suffix.lower() in _FILE_KINDS or source.startswith((".", "/", "~"))
     if looks_local and not path.exists():
@@ -38,3 +42,12 @@ def load_dataset_source(source: str, split: str = "train"):
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"cannot load dataset {source!r}: {why}") from None
     return ds
+
+
+def iter_rows(ds: Any, source: str) -> Iterator[dict]:
+    """The rows of a loaded source. A json or csv file's text is decoded as rows are read, so bytes that
+    are not UTF-8 surface here: one clear error instead of a traceback."""
+    try:
+        yield from ds
+    except UnicodeDecodeError as e:
+        raise UserError(f"dataset {source!r} holds text that is not UTF-8 ({e.reason})") from None

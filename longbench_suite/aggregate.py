@@ -49,38 +49,44 @@ def aggregate(scores: pa.Table, probes: pa.Table) -> pa.Table:
         .join(info.rename({"metric": "probe_metric"}), on="probe_id", how="inner")
         .with_columns((pl.col("metric") == pl.col("probe_metric")).alias("primary"))
     )
+    # Each probe's value is counted once per finest cell (all grouping columns), value by value; the
+    # grouping sets then sum these counts. A group's sample is its distinct values and their counts
+    # (0/1 scores: two of each), which is all n, the mean, the variance and the intervals need.
+    cells = frame.group_by([*_BASE, *_OPTIONAL, "value"]).len("count")
     parts = []
     for gset in GROUPING_SETS:
         keys = list(_BASE) + list(gset)
-        present = frame.filter(pl.all_horizontal([pl.col(c).is_not_null() for c in gset])) if gset else frame
+        present = cells.filter(pl.all_horizontal([pl.col(c).is_not_null() for c in gset])) if gset else cells
         if present.is_empty():
             continue
-        grouped = present.group_by(keys).agg(
-            pl.len().alias("n"),
-            pl.col("value").mean().alias("mean"),
-            pl.col("value").alias("values"),
+        grouped = (
+            present.group_by([*keys, "value"]).agg(pl.col("count").sum())
+            .group_by(keys).agg(pl.col("value").alias("distinct"), pl.col("count").alias("counts"))
         )
         missing = [c for c in _OPTIONAL if c not in gset]
-        grouped = grouped.with_columns([pl.lit(None, dtype=info.schema[c]).alias(c) for c in missing])
-        parts.append(grouped)
+        parts.append(grouped.with_columns([pl.lit(None, dtype=info.schema[c]).alias(c) for c in missing]))
     if not parts or frame.is_empty():
         return schemas.empty(schemas.AGGREGATES)
-    out = pl.concat([p.select(list(_BASE) + list(_OPTIONAL) + ["n", "mean", "values"]) for p in parts])
-    lows, highs, methods = [], [], []
-    for values in out.get_column("values").to_list():
-        lo, hi, method = metrics.interval(np.asarray(values, dtype=float))
-        lows.append(lo)
-        highs.append(hi)
-        methods.append(method)
-    out = out.with_columns(
-        pl.Series("ci_low", lows, dtype=pl.Float64),
-        pl.Series("ci_high", highs, dtype=pl.Float64),
-        pl.Series("ci_method", methods, dtype=pl.String),
+    out = pl.concat([p.select(*_BASE, *_OPTIONAL, "distinct", "counts") for p in parts])
+    stats = [_sample_stats(np.asarray(d, dtype=float), np.asarray(c, dtype=np.int64))
+             for d, c in zip(out.get_column("distinct").to_list(), out.get_column("counts").to_list())]
+    out = out.drop("distinct", "counts").with_columns(
+        pl.Series(name, [row[i] for row in stats], dtype=dtype)
+        for i, (name, dtype) in enumerate([("n", pl.Int64), ("mean", pl.Float64), ("var", pl.Float64),
+                                            ("ci_low", pl.Float64), ("ci_high", pl.Float64), ("ci_method", pl.String)])
     )
-    out = pl.concat([out.drop("values"), _task_averaged(out)], how="diagonal_relaxed")
+    out = pl.concat([out.drop("var"), _task_averaged(out)], how="diagonal_relaxed")
     out = out.sort(["system", "condition", "family", "metric", "variant", "ability", "length", "depth", "bin"], nulls_last=False)
     out = out.select(schemas.AGGREGATES.names)
     return schemas.conform(out.to_arrow(), schemas.AGGREGATES, "aggregates")
+
+
+def _sample_stats(distinct: np.ndarray, counts: np.ndarray) -> tuple[int, float, float, float, float, str]:
+    """n, mean, variance (ddof 1; 0 for one value) and 95% CI of a sample given as distinct values and counts."""
+    n = int(counts.sum())
+    mean = float(counts @ distinct) / n
+    var = float(counts @ (distinct - mean) ** 2) / (n - 1) if n > 1 else 0.0
+    return (n, mean, var, *metrics.interval_counts(distinct, counts))
 
 
 def _task_averaged(out: pl.DataFrame) -> pl.DataFrame:
@@ -94,8 +100,7 @@ def _task_averaged(out: pl.DataFrame) -> pl.DataFrame:
             continue
         k = part.height
         means = part.get_column("mean").to_numpy()
-        var = sum(float(np.var(np.asarray(v, dtype=float), ddof=1)) / len(v) if len(v) > 1 else 0.0
-                  for v in part.get_column("values").to_list())
+        var = float((part.get_column("var") / part.get_column("n")).sum())
         half = metrics.Z95 * float(np.sqrt(var)) / k
         mean = float(means.mean())
         rows.append({**dict(zip([*_BASE, "variant"], keys)), "ability": TASK_AVERAGED, "n": int(part.get_column("n").sum()), "mean": mean,

@@ -350,15 +350,22 @@ def run(
     limit: Optional[int] = typer.Option(None, help="Only the first N probes (smoke test)."),
     seed: int = typer.Option(0, help="Seed for systems that draw (random baseline, sampling)."),
     judge: Optional[str] = typer.Option(None, help="Then judge the answers with this system (LongMemEval), as `lbs score --judge` does."),
+    backend: str = typer.Option("local", help="local: asyncio in this process; ray: episodes sharded over Ray actors, one system each (pip install 'longbench-suite[ray]')."),
+    address: Optional[str] = typer.Option(None, help="Ray: the cluster to join (auto, or HOST:PORT); default $RAY_ADDRESS, else a local cluster on this machine."),
+    workers: Optional[int] = typer.Option(None, help="Ray: actors (default: as many as the cluster holds with --resources-per-worker)."),
+    resources_per_worker: Optional[str] = typer.Option(None, help="Ray: what each actor reserves, e.g. GPU=1,CPU=4 (default CPU=1); --concurrency is per actor."),
 ) -> None:
     """Run a system on a dataset: predictions, scores and aggregates in the run directory."""
     from runners.local import RunConfig
-    from runners.local import run as run_local
 
     from .protocol import Condition
 
     if limit is not None and limit < 1:
         raise UserError("--limit must be at least 1")
+    if backend not in ("local", "ray"):
+        raise UserError(f"--backend must be local or ray, not {backend!r}")
+    if backend == "local" and (address, workers, resources_per_worker) != (None, None, None):
+        raise UserError("--address, --workers and --resources-per-worker need --backend ray")
     cfg = RunConfig(
         dataset=data, system=system, out=output, condition=Condition.parse(condition), concurrency=concurrency,
         resume=resume, overwrite=overwrite, use_cache=cache, limit=limit, seed=seed,
@@ -367,7 +374,15 @@ def run(
         from .judge import check_judgeable
 
         check_judgeable(data, judge)  # a family without a judge protocol fails before the run
-    manifest = run_local(cfg)
+    if backend == "ray":
+        from runners.ray_runner import RayOptions
+        from runners.ray_runner import run as run_ray
+
+        manifest = run_ray(cfg, RayOptions.parse(address, workers, resources_per_worker))
+    else:
+        from runners.local import run as run_local
+
+        manifest = run_local(cfg)
     c = manifest["counts"]
     err.print(f"{manifest['status']}: {output} ({c['predictions']}/{c['probes']} probes, {c['errors']} errors)", highlight=False)
     from . import io
@@ -392,7 +407,10 @@ def score(
     from runners.local import write_tables
 
     from . import io, schemas
+    from .spec import parse_spec
 
+    if judge is not None:
+        parse_spec(judge)  # a malformed judge spec fails before the run's dataset is read and hashed
     dataset = _run_dataset(run_dir)
     if judge is not None:
         _judge_run(run_dir, dataset, judge, judge_templates, concurrency, cache)
@@ -532,6 +550,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)
+    except OSError as e:  # a file the user named is unreadable or unwritable (permissions, read-only, full disk)
+        if e.filename is None:
+            raise
+        err.print(f"error: {e.strerror or e}: {e.filename}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted; a run continues with --resume", highlight=False)
         sys.exit(130)

@@ -101,6 +101,13 @@ class Side:
     status: str | None = None
     n_predictions: int | None = None  # runs only
     n_errors: int | None = None
+    family: str | None = None  # runs: the dataset's family (run.json)
+
+    def families(self) -> set[str]:
+        """The task families of this side's probes (a baseline file records them per score)."""
+        if self.family:
+            return {self.family}
+        return set(self.scores.get_column("family").drop_nulls().unique().to_list())
 
     def info(self) -> dict[str, Any]:
         return {"source": self.source, "kind": self.kind, "system": self.system, "run_id": self.run_id,
@@ -158,6 +165,7 @@ def load_run(run_dir: Path, dataset: Path | None = None, with_probes: bool = Tru
         dataset_hash=manifest["dataset"]["content_hash"], system=system.get("spec"), run_id=manifest.get("run_id"),
         condition=manifest.get("condition"), status=manifest.get("status"),
         n_predictions=len(errors), n_errors=len(errors) - errors.null_count,
+        family=manifest["dataset"].get("family") if isinstance(manifest["dataset"].get("family"), str) else None,
     )
 
 
@@ -484,6 +492,10 @@ def gate(baseline: Side, candidate: Side, settings: Settings) -> GateResult:
     settings.check()
     if candidate.kind != "run":
         raise UserError("--candidate must be a run directory")
+    base_families, cand_families = baseline.families(), candidate.families()
+    if base_families and cand_families and not base_families & cand_families:  # nothing comparable: a mix-up, not a regression
+        raise UserError(f"baseline {baseline.source} is a run of task family {', '.join(sorted(base_families))}, "
+                        f"candidate {candidate.source} of {', '.join(sorted(cand_families))}: nothing to compare")
     pairs, missing, extra = pair(baseline, candidate, settings)
     results = compare_groups(groups_of(pairs, settings.columns), settings.max_drop, settings.alpha, settings.seed,
                              settings.resamples)

@@ -7,6 +7,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from . import __version__, io
 from .errors import UserError
 from .registry import user_task_family
@@ -51,12 +53,6 @@ def generate_dataset(
     tok_name = tokenizer or cfg.get("tokenizer") or "approx"
     io.prepare_output_dir(Path(out), overwrite, marker="manifest.json")  # fail before the (possibly long) generation
     tok = load_tokenizer(tok_name) if family.uses_tokenizer else None
-    t0 = time.monotonic()
-    if inputs is None:
-        episodes, probes = family.generate(chosen, params, seed, tok)
-    else:
-        episodes, probes = family.build(inputs, chosen, params, seed, tok)
-    elapsed = time.monotonic() - t0
     manifest = {
         "family": family.name,
         "variants": chosen,
@@ -68,6 +64,17 @@ def generate_dataset(
     }
     if inputs is not None:  # what was read (never a local path)
         manifest["sources"] = family.sources_manifest(inputs)
-    manifest = io.write_dataset(Path(out), episodes, probes, manifest, overwrite=overwrite)
-    manifest["generation_s"] = round(elapsed, 3)  # reported, not stored: timing is not content
+    t0 = time.monotonic()
+    # Pieces are written as they come: a family that generates in batches never holds the whole dataset.
+    if inputs is None:
+        pieces = family.generate_batches(chosen, params, seed, tok)
+    else:
+        pieces = [family.build(inputs, chosen, params, seed, tok)]
+    with io.stream_dataset(Path(out), overwrite=overwrite) as writer:
+        probes = []
+        for episodes, probes_piece in pieces:
+            writer.add_episodes(episodes)
+            probes.append(probes_piece)
+        manifest = writer.finish(pa.concat_tables(probes).combine_chunks(), manifest)
+    manifest["generation_s"] = round(time.monotonic() - t0, 3)  # reported, not stored: timing is not content
     return manifest

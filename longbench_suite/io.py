@@ -13,21 +13,32 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import schemas
-from .errors import UserError
+from .errors import UserError, one_line
 
 # Fixed writer options: together with a fixed pyarrow version they make the files byte-identical.
 _PARQUET_OPTS = dict(compression="zstd", use_dictionary=True, write_statistics=False, store_schema=True)
 
 
 @contextlib.contextmanager
+def _refused(target: Path) -> Iterator[None]:
+    """The file system refused to make `target`'s temp file or folder: one line naming the target."""
+    try:
+        yield
+    except OSError as e:
+        raise UserError(f"cannot write {target}: {e.strerror or e}") from None
+
+
+@contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; rename it over `path` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with _refused(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -49,12 +60,20 @@ def write_json(obj: Any, path: Path) -> None:
 
 
 def read_json(path: Path, what: str) -> dict:
+    """A JSON object (every manifest is one), or one clear UserError naming `what`."""
     try:
-        return json.loads(Path(path).read_text())
+        obj = json.loads(Path(path).read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise UserError(f"{what} not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except IsADirectoryError:
+        raise UserError(f"{what} is a directory, not a file: {path}") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{what} is not valid JSON: {path} (not UTF-8 text: {e.reason} at byte {e.start})") from None
+    except json.JSONDecodeError as e:
         raise UserError(f"{what} is not valid JSON: {path} ({e})") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{what} is not a JSON object: {path}")
+    return obj
 
 
 def read_toml(path: Path, what: str) -> dict:
@@ -79,7 +98,9 @@ def read_parquet(path: Path, schema: pa.Schema, what: str) -> pa.Table:
     try:
         return schemas.conform(table, schema, str(path))
     except (ValueError, pa.ArrowException) as e:
-        raise UserError(f"{what} has the wrong schema: {e}") from None
+        if "invalid utf8" in str(e).lower():  # a binary column cast to string: say what is wrong with it
+            raise UserError(f"{what} holds text that is not valid UTF-8: {path}") from None
+        raise UserError(f"{what} has the wrong schema: {one_line(e)}") from None
 
 
 # The content hash must not depend on how a table happens to be chunked (built whole, streamed in
@@ -119,7 +140,9 @@ class ContentHasher:
 
     def _hash_group(self, rows: pa.Table) -> None:
         sink = pa.BufferOutputStream()
-        pq.write_table(rows, sink, **_HASH_OPTS)
+        # One chunk: the writer starts a page at each chunk, so pages (and the hash) would otherwise
+        # follow how the rows arrived (pieces of a stream, row groups of a file) instead of the rows.
+        pq.write_table(rows.combine_chunks(), sink, **_HASH_OPTS)
         data = sink.getvalue().to_pybytes()
         footer = int.from_bytes(data[-8:-4], "little")
         self._sha.update(data[4 : len(data) - 8 - footer])  # the pages only: no magic, no footer
@@ -176,8 +199,9 @@ def staged_dir(final: Path, overwrite: bool = False, marker: str | None = None) 
     """Build a directory beside `final` and move it into place only when complete."""
     final = Path(final).resolve()
     prepare_output_dir(final, overwrite, marker)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    with _refused(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         yield stage
         if final.exists():
@@ -195,6 +219,9 @@ def write_dataset(out: Path, episodes: pa.Table, probes: pa.Table, manifest: dic
         return writer.finish(probes, manifest)
 
 
+EPISODE_ROW_GROUP_BYTES = 64 * 2**20
+
+
 class _StreamingDataset:
     """Episodes are written (and hashed) as they come; probes and the manifest at the end."""
 
@@ -208,7 +235,11 @@ class _StreamingDataset:
 
     def add_episodes(self, episodes: pa.Table) -> None:
         episodes = schemas.conform(episodes, schemas.EPISODES, "episodes")
-        self.writer.write_table(episodes)
+        # The writer buffers a whole row group: 1,000 episodes of 128k tokens in one group cost 1.3 GiB
+        # more RSS (bench/perf.py P1). Groups of ~64 MB of text; the size follows the content alone.
+        text_bytes = pc.sum(pc.binary_length(episodes.column("text"))).as_py() or 0
+        rows = max(1, EPISODE_ROW_GROUP_BYTES * episodes.num_rows // max(text_bytes, 1))
+        self.writer.write_table(episodes, row_group_size=rows)
         self.hasher.feed(episodes)
         self.n_episodes += episodes.num_rows
 

@@ -11,6 +11,7 @@ import re
 from typing import Callable, Sequence
 
 import numpy as np
+import polars as pl
 
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
@@ -32,6 +33,22 @@ def string_match_part(output: str, gold: Sequence[str]) -> float:
     """RULER qa: 1 if any gold string is found in the output (case-insensitive substring)."""
     pred = ruler_postprocess(output).lower()
     return 1.0 if any(g.lower() in pred for g in gold) else 0.0
+
+
+def string_match_columns(outputs: pl.Series, gold: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """string_match_all and string_match_part of many outputs at once (the same values, columnar):
+    `outputs` strings, `gold` lists of strings, one pair per row."""
+    pred = outputs.fill_null("").str.replace_all(_CONTROL.pattern, "\n").str.strip_chars().str.to_lowercase()
+    rows = pl.DataFrame({"row": pl.int_range(len(outputs), eager=True)})
+    pairs = rows.with_columns(pred=pred, gold=gold).explode("gold").drop_nulls("gold")
+    found = pairs.group_by("row").agg(
+        pl.len().alias("n"), pl.col("pred").str.contains(pl.col("gold").str.to_lowercase(), literal=True).sum().alias("hits"),
+    )
+    # Rows without gold strings (an empty or null list) have no pairs: no hits, and 0 as in string_match_all.
+    found = rows.join(found, on="row", how="left", maintain_order="left").fill_null(0)
+    n, hits = found.get_column("n"), found.get_column("hits").cast(pl.Float64)
+    match_all = pl.Series("string_match_all", (hits / n).fill_nan(0.0), dtype=pl.Float64)
+    return match_all, pl.Series("string_match_part", hits > 0, dtype=pl.Float64)
 
 
 def exact_match(output: str, gold: Sequence[str]) -> float:
@@ -369,31 +386,49 @@ def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
 
 
 # Above this size the percentile bootstrap is replaced by the normal interval: with n > 10k the
-# two agree to the third decimal, and resampling a million rows a thousand times is wasted work.
+# two agree to the third decimal.
 BOOTSTRAP_MAX_N = 10_000
 
 
 def bootstrap(values: np.ndarray, resamples: int = 1000, seed: int = 0) -> tuple[float, float, str]:
     """95% percentile bootstrap of the mean (normal interval for very large n)."""
-    n = len(values)
+    distinct, counts = np.unique(np.asarray(values, dtype=float), return_counts=True)
+    return bootstrap_counts(distinct, counts, resamples, seed)
+
+
+def bootstrap_counts(distinct: np.ndarray, counts: np.ndarray, resamples: int = 1000, seed: int = 0) -> tuple[float, float, str]:
+    """`bootstrap` of a sample given as its distinct values and their counts.
+
+    Resampling n values with replacement draws each distinct value Multinomial(n, counts/n) times, so
+    the resampled means are drawn from the counts: the same distribution as resampling indices, at
+    resamples x distinct values instead of resamples x n (graded scores take few distinct values)."""
+    distinct, counts = np.asarray(distinct, dtype=float), np.asarray(counts, dtype=np.int64)
+    n = int(counts.sum())
     if n == 0:
         return (math.nan, math.nan, "none")
-    if n == 1:
-        v = float(values[0])
-        return (v, v, "bootstrap")
+    mean = float(counts @ distinct) / n
+    if n == 1 or len(distinct) == 1:
+        return (mean, mean, "bootstrap")
     if n > BOOTSTRAP_MAX_N:
-        half = Z95 * float(np.std(values, ddof=1)) / math.sqrt(n)
-        m = float(np.mean(values))
-        return (m - half, m + half, "normal")
+        std = math.sqrt(float(counts @ (distinct - mean) ** 2) / (n - 1))
+        half = Z95 * std / math.sqrt(n)
+        return (mean - half, mean + half, "normal")
     rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
+    means = rng.multinomial(n, counts / n, size=resamples) @ distinct / n
     lo, hi = np.quantile(means, [0.025, 0.975])
     return (float(lo), float(hi), "bootstrap")
 
 
 def interval(values: np.ndarray) -> tuple[float, float, str]:
     """Wilson for 0/1 scores, bootstrap otherwise."""
-    if len(values) and np.all((values == 0) | (values == 1)):
-        lo, hi = wilson(float(values.sum()), len(values))
+    distinct, counts = np.unique(np.asarray(values, dtype=float), return_counts=True)
+    return interval_counts(distinct, counts)
+
+
+def interval_counts(distinct: np.ndarray, counts: np.ndarray) -> tuple[float, float, str]:
+    """`interval` of a sample given as its distinct values and their counts."""
+    distinct, counts = np.asarray(distinct, dtype=float), np.asarray(counts, dtype=np.int64)
+    if len(distinct) and np.all((distinct == 0) | (distinct == 1)):
+        lo, hi = wilson(float(counts @ distinct), int(counts.sum()))
         return (lo, hi, "wilson")
-    return bootstrap(values)
+    return bootstrap_counts(distinct, counts)

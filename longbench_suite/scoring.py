@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
+import polars as pl
 import pyarrow as pa
 
 from . import metrics, schemas
@@ -28,6 +30,38 @@ def response_sha(output: str | None) -> str:
 
 def score_predictions(predictions: pa.Table, probes: pa.Table, family_name: str, judgments: pa.Table | None = None) -> pa.Table:
     family = task_family(family_name)
+    no_extras = all(predictions.column(c).null_count == predictions.num_rows for c in ("choice_logprobs", "retrieved_ids"))
+    plain = judgments is None and no_extras
+    scores = _score_columns(predictions, probes, family) if plain else None
+    return scores if scores is not None else _score_rows(predictions, probes, family, judgments)
+
+
+def _score_columns(predictions: pa.Table, probes: pa.Table, family) -> pa.Table | None:
+    """The family's columnar scorer, when it has one: the same rows, in the same order, as _score_rows
+    (predictions without log-probs, retrieved ids or judgments)."""
+    preds = pl.from_arrow(predictions.select(["run_id", "system", "condition", "probe_id", "output", "error"]))
+    frame = preds.join(
+        pl.from_arrow(probes).drop([c for c in probes.column_names if c in preds.columns and c != "probe_id"]),
+        on="probe_id", how="inner", maintain_order="left",
+    )
+    values = family.score_columns(frame.with_columns(pl.col("output").fill_null("")))
+    if values is None:
+        return None
+    # Long format, prediction by prediction and the metrics in the family's order, as _score_rows.
+    names, k = list(values), len(values)
+    failed = frame.select(pl.col("error").is_not_null() & (pl.col("error") != "")).to_series().to_numpy()
+    stacked = np.column_stack([column.cast(pl.Float64).to_numpy() for column in values.values()])
+    stacked[failed] = 0.0  # as _score_rows: a failed prediction scores 0 on every metric
+    keys = frame.select("run_id", "system", "condition", "probe_id")
+    long = keys[np.repeat(np.arange(frame.height), k)].with_columns(
+        pl.Series("metric", names, dtype=pl.String).gather(np.tile(np.arange(k), frame.height)),
+        pl.Series("value", stacked.ravel(), dtype=pl.Float64),
+        pl.lit(None, pl.String).alias("judge"),
+    )
+    return schemas.conform(long.to_arrow(), schemas.SCORES, "scores")
+
+
+def _score_rows(predictions: pa.Table, probes: pa.Table, family, judgments: pa.Table | None) -> pa.Table:
     probe_rows = {r["probe_id"]: r for r in probes.to_pylist()}
     verdicts = {j["probe_id"]: j for j in judgments.to_pylist()} if judgments is not None else {}
     judge_of_errors = next((j["judge"] for j in verdicts.values()), None)

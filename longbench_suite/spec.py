@@ -21,6 +21,16 @@ _SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "auth
 _KIND = re.compile(r"^[a-z][a-z0-9_.-]*$")
 
 
+# What API keys and tokens look like (OpenAI/Anthropic sk-, Hugging Face hf_, GitHub, GitLab, Slack):
+# a key pasted into a spec where an option was expected is not echoed into a terminal or a CI log.
+_KEY_SHAPED = re.compile(r"\b(?:sk|pk|rk|hf|ghp|gho|ghs|github_pat|glpat|xox[abpr])[-_][A-Za-z0-9_\-]{12,}")
+
+
+def redact(text: str) -> str:
+    """`text` with anything shaped like an API key replaced by ***."""
+    return _KEY_SHAPED.sub("***", text)
+
+
 def is_secret_name(name: str) -> bool:
     """api_key, apiKey, auth-token ... (but not max_tokens): a name made of a secret word."""
     parts = re.split(r"[_\-.]|(?<=[a-z])(?=[A-Z])", name)
@@ -63,7 +73,7 @@ def parse_spec(text: str) -> SystemSpec:
     if bracket:  # a wrapper with options: retrieval[k=5]:embedded
         kind = bracket.group(1).lower()
         if kind not in WRAPPERS:
-            raise UserError(f"bad system spec {text!r}: only wrappers ({', '.join(sorted(WRAPPERS))}) take [options]")
+            raise UserError(f"bad system spec {redact(text)!r}: only wrappers ({', '.join(sorted(WRAPPERS))}) take [options]")
         _, options = _model_and_options([""] + bracket.group(2).split(","), text)
         return SystemSpec(kind=kind, options=options, inner=parse_spec(bracket.group(3)))
     kind, sep, rest = text.partition(":")
@@ -72,10 +82,10 @@ def parse_spec(text: str) -> SystemSpec:
         rest, sep = "," + opts, ":"
     kind = kind.strip().lower()
     if not _KIND.match(kind):
-        raise UserError(f"bad system spec {text!r}: it must start with a system kind such as oracle, random, embedded, openai")
+        raise UserError(f"bad system spec {redact(text)!r}: it must start with a system kind such as oracle, random, embedded, openai")
     if kind in WRAPPERS:
         if not rest:
-            raise UserError(f"bad system spec {text!r}: {kind} wraps another system, e.g. {kind}:embedded")
+            raise UserError(f"bad system spec {redact(text)!r}: {kind} wraps another system, e.g. {kind}:embedded")
         return SystemSpec(kind=kind, inner=parse_spec(rest))
     model, options = _model_and_options(rest.split(",") if sep else [], text)
     return SystemSpec(kind=kind, model=model, options=options)
@@ -93,7 +103,7 @@ def _model_and_options(parts: list[str], text: str) -> tuple[str | None, dict[st
             if i == 0:
                 model = part
                 continue
-            raise UserError(f"bad system spec {text!r}: option {part!r} must be key=value")
+            raise UserError(f"bad system spec {redact(text)!r}: option {redact(part)!r} must be key=value")
         k, v = (s.strip() for s in part.split("=", 1))
         if is_secret_name(k) and not k.endswith("_env"):
             raise UserError(

@@ -11,8 +11,9 @@ import dataclasses
 import json
 import re
 import typing
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
+import polars as pl
 import pyarrow as pa
 
 from . import metrics
@@ -117,6 +118,11 @@ class TaskFamily(abc.ABC):
     def generate(self, variants: list[str], params: Any, seed: int, tokenizer: Any) -> tuple[pa.Table, pa.Table]:
         """Return (episodes, probes) tables in the schemas of longbench_suite.schemas."""
 
+    def generate_batches(self, variants: list[str], params: Any, seed: int, tokenizer: Any) -> Iterator[tuple[pa.Table, pa.Table]]:
+        """`generate` in pieces of (episodes, probes), written as they come so a dataset larger than
+        memory can be made; the pieces together equal `generate`'s tables. By default one piece."""
+        yield self.generate(variants, params, seed, tokenizer)
+
     def check_variants(self, variants: list[str] | None) -> list[str]:
         chosen = list(dict.fromkeys(variants or self.variants))  # a variant named twice is generated once
         unknown = [v for v in chosen if v not in self.variants]
@@ -139,6 +145,12 @@ class TaskFamily(abc.ABC):
         """Metric name -> value in [0, 1] for one probe; the probe's primary metric comes first.
         `choice_logprobs` (choice -> log-probability of it as the first answer token) when the system gave them."""
         return {row["metric"]: metrics.METRICS[row["metric"]](output, row["gold"] or [])}
+
+    def score_columns(self, frame: pl.DataFrame) -> dict[str, pl.Series] | None:
+        """Optional fast path of `score` for many probes at once: metric name -> Float64 column, the
+        primary first, with exactly `score`'s values (choice log-probs are never given here). `frame`
+        holds the probes' columns plus `output` (a string, never null). None: score row by row."""
+        return None
 
     def evidence_ids(self, row: dict) -> list[str] | None:
         """Ids (sessions, documents) a retriever should return for this probe, when the family knows

@@ -1,8 +1,10 @@
 """The local asyncio runner: dataset + system -> run directory.
 
-One ingest per episode, then its probes; a bounded queue feeds a fixed number of workers, so a run
-of a million probes never holds a million pending requests. Every finished probe is appended to the
-journal at once, so a run killed at any moment resumes with nothing lost and nothing duplicated.
+One ingest per episode, then its probes (runners/episodes.py); a fixed number of episodes and probes
+are in flight, so a run of a million probes never holds a million pending requests. Every finished
+probe is appended to the journal at once, so a run killed at any moment resumes with nothing lost
+and nothing duplicated. The system runs in this process (LocalBackend) or on Ray actors
+(runners/ray_runner.py); the run directory, journal and tables are this module's either way.
 """
 
 from __future__ import annotations
@@ -10,20 +12,32 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from longbench_suite import io, provenance, schemas
 from longbench_suite.aggregate import aggregate
-from longbench_suite.errors import UserError, one_line
-from longbench_suite.protocol import Answer, Condition, Episode, MemorySystem, SystemContext
-from longbench_suite.registry import make_system, task_family
+from longbench_suite.errors import UserError
+from longbench_suite.protocol import Condition, MemorySystem
+from longbench_suite.registry import task_family
 from longbench_suite.scoring import score_predictions
 from longbench_suite.spec import parse_spec
 
+from .episodes import (
+    EpisodeRunner,
+    build_system,
+    close_system,
+    episode_loader,
+    error_line,
+    pending_by_episode,
+    run_all,
+    stamp,
+)
 from .journal import Journal
 from .progress import RunProgress
 
@@ -65,48 +79,115 @@ def _check_dir(config: RunConfig, dataset: io.Dataset, spec: str, condition: Con
         "seed": previous.get("seed"),
     }
     now = {"system": spec, "condition": condition.value, "seed": config.seed}
-    for what in before:
-        if before[what] != now[what]:
-            raise UserError(f"cannot resume {out}: it was run with {what} {before[what]!r}, not {now[what]!r}")
+    for what, was in before.items():
+        if was != now[what]:
+            raise UserError(f"cannot resume {out}: it was run with {what} {was!r}, not {now[what]!r}")
     if not isinstance(previous.get("run_id"), str):
         raise UserError(f"cannot resume {out}: its run.json has no run_id")
     return previous
 
 
-async def run_async(config: RunConfig) -> dict:
+@dataclass
+class SystemInfo:
+    """What the runner needs to know of a system before it runs (wherever the system lives)."""
+
+    name: str
+    describe: dict
+    condition_override: Condition | None
+    concurrent_episodes: bool
+    preferred_concurrency: int | None
+
+    @classmethod
+    def of(cls, system: MemorySystem) -> SystemInfo:
+        return cls(system.name, system.describe(), system.condition_override, system.concurrent_episodes,
+                   getattr(system, "preferred_concurrency", None))  # fmt: skip
+
+
+Sink = Callable[[dict], None]
+
+
+class Backend(Protocol):
+    """Where the system runs. The runner owns the dataset, the run directory and its journal; a
+    backend builds the system, checks it, and answers the pending episodes, handing each probe's
+    record to `sink` as it finishes."""
+
+    def describe(self) -> dict: ...
+    async def open(self, spec: str, config: RunConfig, family_name: str) -> SystemInfo: ...
+    async def check(self) -> None: ...
+    async def execute(self, pending: dict[str, list[dict]], load_episode: Callable[[str], dict], condition: Condition,
+                      concurrency: int, sink: Sink) -> None: ...  # fmt: skip
+    async def footprint(self) -> dict: ...
+    async def close(self) -> None: ...
+
+
+class LocalBackend:
+    """The system in this process: a bounded number of episodes in flight, one per lane."""
+
+    def __init__(self) -> None:
+        self.system: MemorySystem | None = None
+        self.cache = None
+        self.family_name = ""
+
+    def describe(self) -> dict:
+        return {"name": "local"}
+
+    async def open(self, spec: str, config: RunConfig, family_name: str) -> SystemInfo:
+        self.family_name = family_name
+        self.system, self.cache = build_system(spec, config.use_cache, config.seed)
+        return SystemInfo.of(self.system)
+
+    async def check(self) -> None:
+        await self.system.check()
+
+    async def execute(self, pending, load_episode, condition, concurrency, sink) -> None:
+        runner = EpisodeRunner(self.system, task_family(self.family_name), condition, concurrency)
+        episodes = iter(pending.items())  # shared by the lanes: each takes the next episode
+
+        async def lane() -> None:
+            for eid, rows in episodes:
+                async for rec in runner.run(load_episode(eid), rows):
+                    sink(rec)
+
+        # A stateful memory answers one episode's probes before the next reset: one lane.
+        lanes = concurrency if self.system.concurrent_episodes else 1
+        await run_all([lane() for _ in range(min(lanes, len(pending)))])
+
+    async def footprint(self) -> dict:
+        return footprint_of(self.system)
+
+    async def close(self) -> None:
+        await close_system(self.system, self.cache)
+
+
+async def run_async(config: RunConfig, backend: Backend | None = None) -> dict:
     if config.concurrency is not None and config.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
+    backend = backend or LocalBackend()
     dataset = io.Dataset(config.dataset)
-    family = task_family(dataset.manifest["family"])
+    dataset.verify()  # an edited dataset would be recorded under its old hash
+    family_name = dataset.manifest["family"]
+    task_family(family_name)  # an unknown family fails before any system is built
     spec = str(parse_spec(config.system))
     out = Path(config.out)
+    io.prepare_output_dir(out, overwrite=config.overwrite or config.resume, marker="run.json")  # fail fast; writes nothing
 
-    from .cache import ResponseCache
-
-    cache = ResponseCache() if config.use_cache else None
     try:
         # Build the system before touching the run directory: a bad spec leaves nothing behind.
-        system = make_system(spec, SystemContext(cache=cache, work_dir=None, seed=config.seed))
-    except BaseException:
-        if cache is not None:
-            cache.close()
-        raise
-    condition = system.condition_override or config.condition
-    # An in-process engine batches what is in flight, so it asks for more than a remote endpoint.
-    config = replace(config, concurrency=config.concurrency or getattr(system, "preferred_concurrency", None) or DEFAULT_CONCURRENCY)
-    described = system.describe()
-    try:
+        info = await backend.open(spec, config, family_name)
+        condition = info.condition_override or config.condition
+        # An in-process engine batches what is in flight, so it asks for more than a remote endpoint.
+        config = replace(config, concurrency=config.concurrency or info.preferred_concurrency or DEFAULT_CONCURRENCY)
         previous = _check_dir(config, dataset, spec, condition)
-        await system.check()  # before anything is removed: a bad key or a down endpoint destroys nothing
+        await backend.check()  # before anything is removed: a bad key or a down endpoint destroys nothing
         if config.overwrite and out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
         manifest = {
             "run_id": previous["run_id"] if previous else provenance.new_run_id(),
             "status": "running",
-            "system": {"spec": spec, "label": system.name, **described},
+            "system": {"spec": spec, "label": info.name, **info.describe},
             "condition": condition.value,
-            "sampling": described.get("sampling", {}),
+            "sampling": info.describe.get("sampling", {}),
             "dataset": {
                 "path": str(dataset.path.resolve()),
                 "content_hash": dataset.content_hash,
@@ -116,6 +197,7 @@ async def run_async(config: RunConfig) -> dict:
             },
             "seed": config.seed,
             "concurrency": config.concurrency,
+            "backend": backend.describe(),
             "versions": provenance.versions(),
             "git": provenance.git_revision(),
             "started_at": previous.get("started_at") if previous else provenance.now(),
@@ -127,153 +209,49 @@ async def run_async(config: RunConfig) -> dict:
         t0 = time.monotonic()
         journal = Journal(out / JOURNAL)
         try:
-            await _execute(system, family, dataset, condition, config, journal, manifest["run_id"], system.name)
+            await _execute(backend, dataset, condition, config, journal, manifest["run_id"], info.name)
         finally:
             journal.close()
         manifest["timings"]["execute_s"] = round(manifest["timings"].get("execute_s", 0) + time.monotonic() - t0, 3)
-        manifest["footprint"] = _footprint(system)
+        manifest["footprint"] = await backend.footprint()
+        manifest["backend"] = backend.describe()  # after the run: what happened (e.g. workers replaced)
     finally:
-        await system.aclose()
-        if cache is not None:
-            cache.close()
+        await backend.close()
     return finalize(out, dataset, manifest)
 
 
-async def _execute(
-    system: MemorySystem,
-    family,
-    dataset: io.Dataset,
-    condition: Condition,
-    config: RunConfig,
-    journal: Journal,
-    run_id: str,
-    label: str,
-) -> None:
-    """`label` is the system's name in the tables (e.g. "embedded"); run.json keeps the full spec."""
+async def _execute(backend: Backend, dataset: io.Dataset, condition: Condition, config: RunConfig, journal: Journal,
+                   run_id: str, label: str) -> None:  # fmt: skip
+    """`label` is the system's name in the tables (e.g. "embedded"); run.json keeps the full spec.
+    Each probe is journaled once per execution, whichever worker's answer arrives first (a backend
+    that retries an episode elsewhere may finish a probe twice)."""
     done = {pid for pid, rec in journal.read().items() if not rec.get("error")}
-    probes = dataset.probes.to_pylist()
-    if config.limit is not None:
-        probes = probes[: config.limit]
-    by_episode: dict[str, list[dict]] = {}
-    for row in probes:
-        if row["probe_id"] not in done:
-            by_episode.setdefault(row["episode_id"], []).append(row)
-    # Episodes become Python objects one at a time, as they are ingested: at 128k tokens a whole
-    # dataset's texts as Python strings would be the run's largest memory cost.
-    episode_index = {eid: i for i, eid in enumerate(dataset.episodes.column("episode_id").to_pylist())}
+    total, pending = pending_by_episode(dataset, done, config.limit)
+    recorded: set[str] = set()
+    where = backend.describe()
+    shown = label if where["name"] == "local" else f"{label} on {where['name']} x{where.get('workers', '?')}"
+    with RunProgress(total=total, done=total - sum(map(len, pending.values())), label=shown) as progress:
 
-    concurrent = system.concurrent_episodes
-    workers = config.concurrency if concurrent else 1
-    queue: asyncio.Queue = asyncio.Queue(maxsize=2 * workers)
-    remaining: dict[str, int] = {}
-    finished: dict[str, asyncio.Event] = {}
-    episodes: dict[str, Episode] = {}
+        def sink(rec: dict) -> None:
+            if rec["probe_id"] in recorded:
+                return
+            recorded.add(rec["probe_id"])
+            journal.append(stamp(run_id, label, condition, rec))
+            progress.advance(
+                error=rec["error"] is not None,
+                cache_hit=rec["cache_hit"],
+                tokens=(rec["prompt_tokens"] or 0) + (rec["completion_tokens"] or 0),
+            )
 
-    with RunProgress(total=len(probes), done=len(probes) - sum(map(len, by_episode.values())), label=label) as progress:
-
-        async def worker() -> None:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    return
-                row = item
-                episode = episodes[row["episode_id"]]
-                probe = family.probe(row, episode, condition)
-                if not system.privileged:  # only baselines may see the answers (meta can name them too)
-                    probe = replace(probe, gold=None, choices=probe.choices if family.choices_visible else None, meta={})
-                started = time.monotonic()
-                error = None
-                try:
-                    answer = await system.answer(probe)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:  # one probe failing never stops the run; it is recorded
-                    answer, error = Answer(text=""), _one_line(e)
-                if answer.latency_s is None:
-                    answer.latency_s = time.monotonic() - started
-                journal.append(_record(run_id, label, condition, row, answer, error))
-                progress.advance(
-                    error=error is not None,
-                    cache_hit=answer.cache_hit,
-                    tokens=(answer.prompt_tokens or 0) + (answer.completion_tokens or 0),
-                )
-                eid = row["episode_id"]
-                remaining[eid] -= 1
-                if remaining[eid] == 0:
-                    released = episodes.pop(eid)
-                    await system.release(released if system.privileged else _public(released))
-                    finished.pop(eid).set()
-
-        async def produce() -> None:
-            for eid, rows in by_episode.items():
-                episode = family.episode(dataset.episodes.slice(episode_index[eid], 1).to_pylist()[0])
-                episodes[eid], remaining[eid], finished[eid] = episode, len(rows), asyncio.Event()
-                event = finished[eid]
-                try:
-                    if not concurrent:
-                        await system.reset()
-                    if condition is not Condition.NO_CONTEXT:  # meta holds generator facts (needle values)
-                        await system.ingest(episode if system.privileged else _public(episode))
-                except Exception as e:  # the episode's probes are recorded as failed, the run goes on
-                    error = "ingest failed: " + _one_line(e)
-                    for row in rows:
-                        journal.append(_record(run_id, label, condition, row, Answer(text=""), error))
-                        progress.advance(error=True, cache_hit=False, tokens=0)
-                    del episodes[eid], remaining[eid], finished[eid]
-                    continue
-                for row in rows:
-                    await queue.put(row)
-                if not concurrent:  # a stateful memory answers one episode's probes before the next reset
-                    await event.wait()
-            for _ in range(workers):
-                await queue.put(None)
-
-        # gather propagates the first failure at once; the finally clause stops the rest.
-        tasks = [asyncio.create_task(produce())] + [asyncio.create_task(worker()) for _ in range(workers)]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for t in tasks:
-                t.cancel()
+        await backend.execute(pending, episode_loader(dataset), condition, config.concurrency, sink)
 
 
-def _public(episode: Episode) -> Episode:
-    """What a system under test may see of an episode: no meta (generator facts, e.g. needle values)
-    and no has_answer marks on session turns (they point at the evidence)."""
-    sessions = episode.sessions
-    if sessions:
-        sessions = [{**s, "turns": [{**t, "has_answer": None} for t in s["turns"]]} for s in sessions]
-    return replace(episode, meta={}, sessions=sessions)
-
-
-def _footprint(system: MemorySystem) -> dict:
+def footprint_of(system: MemorySystem) -> dict:
     """The system's own account of its size; a failing report must not lose a finished run."""
     try:
         return dict(system.footprint() or {})
     except Exception as e:  # noqa: BLE001 - recorded, not raised
-        return {"error": _one_line(e)}
-
-
-def _one_line(e: BaseException) -> str:
-    return f"{type(e).__name__}: {one_line(e, 480)}"
-
-
-def _record(run_id: str, label: str, condition: Condition, row: dict, answer: Answer, error: str | None) -> dict:
-    return {
-        "run_id": run_id,
-        "system": label,
-        "condition": condition.value,
-        "episode_id": row["episode_id"],
-        "probe_id": row["probe_id"],
-        "output": answer.text,
-        "choice_logprobs": [{"choice": c, "logprob": lp} for c, lp in (answer.choice_logprobs or {}).items()] or None,
-        "retrieved_ids": answer.retrieved_ids,
-        "prompt_tokens": answer.prompt_tokens,
-        "completion_tokens": answer.completion_tokens,
-        "latency_s": answer.latency_s,
-        "cache_hit": bool(answer.cache_hit),
-        "error": error,
-    }
+        return {"error": error_line(e)}
 
 
 def finalize(out: Path, dataset: io.Dataset, manifest: dict) -> dict:

@@ -27,9 +27,10 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 
 from data_builders.haystack import Haystack, count_units, derive_seed, load_haystack, word_list
@@ -316,6 +317,7 @@ def _needle_pool(spec: Spec, template: Template, counter: TokenCounter, seed: in
 class _Columns:
     episodes: schemas.TableBuilder = field(default_factory=lambda: schemas.TableBuilder(schemas.EPISODES))
     probes: schemas.TableBuilder = field(default_factory=lambda: schemas.TableBuilder(schemas.PROBES))
+    text_chars: int = 0
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
         return self.episodes.table(), self.probes.table()
@@ -339,6 +341,12 @@ class NeedleFamily(TaskFamily):
     Params = NeedleParams
 
     def generate(self, variants: list[str], params: NeedleParams, seed: int, tokenizer: Any) -> tuple[pa.Table, pa.Table]:
+        pieces = list(self.generate_batches(variants, params, seed, tokenizer))
+        return pa.concat_tables([e for e, _ in pieces]).combine_chunks(), pa.concat_tables([p for _, p in pieces]).combine_chunks()
+
+    def generate_batches(
+        self, variants: list[str], params: NeedleParams, seed: int, tokenizer: Any
+    ) -> Iterator[tuple[pa.Table, pa.Table]]:
         chosen = self.check_variants(variants)
         params.validate()
         counter: TokenCounter = tokenizer or load_tokenizer(None)
@@ -376,7 +384,11 @@ class NeedleFamily(TaskFamily):
                         rng = random.Random(derive_seed(seed, variant, length, f"{depth:g}", i))
                         eid = f"needle/{variant}/{length}/{depth:g}/{i}"
                         self._sample(ctx, cols, variant, spec, sources[key], rng, eid, length, depth)
-        return cols.tables()
+                        if cols.text_chars >= io.EPISODE_ROW_GROUP_BYTES:  # a piece per parquet row group
+                            yield cols.tables()
+                            cols = _Columns()
+        if cols.text_chars or not cols.probes.columns["probe_id"]:
+            yield cols.tables()
 
     @staticmethod
     def _source(spec: Spec, params: NeedleParams) -> str:
@@ -518,6 +530,7 @@ class NeedleFamily(TaskFamily):
             episode_id=eid, family=self.name, variant=variant, length=length, n_tokens=n_tokens,
             text=text, sessions=None, meta=json.dumps(episode_meta),
         )
+        cols.text_chars += len(text)
         cols.probes.add(
             probe_id=eid + "/q", episode_id=eid, family=self.name, variant=variant, ability=spec.ability,
             length=length, depth=depth, bin=None, question=question, answer_prefix=answer_prefix, gold=gold,
@@ -532,6 +545,10 @@ class NeedleFamily(TaskFamily):
             "string_match_all": metrics.string_match_all(output, gold),
             "string_match_part": metrics.string_match_part(output, gold),
         }
+
+    def score_columns(self, frame: pl.DataFrame) -> dict[str, pl.Series]:
+        match_all, match_part = metrics.string_match_columns(frame.get_column("output"), frame.get_column("gold"))
+        return {"string_match_all": match_all, "string_match_part": match_part}
 
 
 FAMILY = NeedleFamily()

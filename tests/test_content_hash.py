@@ -41,6 +41,16 @@ def test_hash_ignores_chunking_streaming_and_the_parquet_writer(tmp_path):
     assert io.table_hash(pa.Table.from_pylist(changed, schema=schemas.EPISODES), probes) not in hashes
 
 
+def test_hash_ignores_chunking_of_texts_longer_than_a_page():
+    """Row groups of several MB span many data pages; where the pieces were cut must not move the page breaks."""
+    rows = [dict(episode_id=f"e{i}", family="f", variant="v", length=1, n_tokens=1, text=f"{i} " * 150_000, sessions=None,
+                 meta="{}") for i in range(20)]
+    whole = pa.Table.from_pylist(rows, schema=schemas.EPISODES)
+    probes = schemas.PROBES.empty_table()
+    cut = pa.concat_tables([whole.slice(0, 7), whole.slice(7, 5), whole.slice(12)])
+    assert io.table_hash(cut, probes) == io.table_hash(whole, probes)
+
+
 def test_manifest_records_the_scheme_and_an_older_dataset_is_named_as_such(tmp_path):
     manifest = io.write_dataset(tmp_path / "d", pa.Table.from_pylist(_episodes(5), schema=schemas.EPISODES),
                                 schemas.PROBES.empty_table(), {"family": "needle"})

@@ -25,7 +25,7 @@ from longbench_suite.errors import UserError
 from longbench_suite.protocol import Condition
 from longbench_suite.scoring import score_predictions
 from longbench_suite.tokens import load_tokenizer
-from runners.local import _public
+from runners.episodes import public as _public
 from tasks.longmemeval import FAMILY, Template
 
 FMT = "%Y/%m/%d (%a) %H:%M"  # LongMemEval's dates: 2023/04/10 (Mon) 17:50

@@ -140,3 +140,28 @@ def test_interval_picks_method():
     assert method == "normal" and lo < big.mean() < hi
     assert metrics.bootstrap(np.array([0.7]))[:2] == (0.7, 0.7)
     assert metrics.bootstrap(np.array([]))[2] == "none"
+
+
+def test_bootstrap_from_counts_matches_resampling_indices():
+    """The multinomial draw over distinct values is the index bootstrap's distribution: its interval
+    matches resampling indices (a different random stream) within Monte Carlo error."""
+    rng = np.random.default_rng(5)
+    values = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], p=[0.3, 0.1, 0.2, 0.1, 0.3], size=400)
+    means = values[rng.integers(0, len(values), size=(20_000, len(values)))].mean(axis=1)
+    expected = np.quantile(means, [0.025, 0.975])
+    distinct, counts = np.unique(values, return_counts=True)
+    lo, hi, method = metrics.bootstrap_counts(distinct, counts, resamples=20_000)
+    assert method == "bootstrap" and (lo, hi) == pytest.approx(tuple(expected), abs=0.004)
+    assert metrics.bootstrap(values) == metrics.bootstrap_counts(distinct, counts)
+    assert metrics.interval_counts(np.array([0.0, 1.0]), np.array([30, 10])) == (*metrics.wilson(10, 40), "wilson")
+
+
+def test_string_match_columns_equal_the_per_row_metrics():
+    import polars as pl
+
+    outputs = ["The numbers are 123 and 456.", "  \x00 123\x1f", "", "ΣΑΣ 77", "İstanbul 12", "x", "abc", "nothing"]
+    gold = [["123", "456"], ["123", "456", "789"], ["123"], ["σας"], ["i̇stanbul"], [], ["ABC", ""], None]
+    match_all, match_part = metrics.string_match_columns(pl.Series(outputs), pl.Series(gold, dtype=pl.List(pl.String)))
+    assert match_all.to_list() == [metrics.string_match_all(o, g or []) for o, g in zip(outputs, gold)]
+    assert match_part.to_list() == [metrics.string_match_part(o, g or []) for o, g in zip(outputs, gold)]
+    assert match_all.to_list()[:3] == [1.0, 1 / 3, 0.0]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from data_builders.haystack import (
@@ -425,3 +426,42 @@ def test_lengths_with_the_embedded_models_tokenizer(tmp_path):
         probe = FAMILY.probe(pr, FAMILY.episode(ep), Condition.IN_CONTEXT)
         real = tok.count(probe.prompt_text()) + tok.count(probe.answer_prefix) + probe.max_new_tokens
         assert abs(real - ep["length"]) <= 0.02 * ep["length"], (ep["episode_id"], real)
+
+
+def test_generation_in_pieces_writes_the_same_dataset(tmp_path, monkeypatch):
+    """`lbs generate` writes needle episodes piece by piece (one parquet row group each) so a large
+    dataset is never held whole: the pieces add up to generate()'s tables, hash and all."""
+    from longbench_suite.generate import generate_dataset
+
+    args = ["lengths=2k,4k", "depths=0,50,100", "samples=3"]
+    whole = generate(ApproxTokenizer(), *args)
+    monkeypatch.setattr(io, "EPISODE_ROW_GROUP_BYTES", 20_000)  # a piece every ~2 episodes instead of every 64 MB
+    pieces = list(FAMILY.generate_batches(None, parse_params(NeedleParams, args), 0, ApproxTokenizer()))
+    assert len(pieces) > 10
+    manifest = generate_dataset("needle", tmp_path / "d", assignments=args, tokenizer="approx")
+    dataset = io.Dataset(tmp_path / "d")
+    dataset.verify()
+    assert manifest["content_hash"] == io.table_hash(*whole)
+    assert dataset.episodes.equals(whole[0]) and dataset.probes.equals(whole[1])
+    assert pq.ParquetFile(tmp_path / "d" / "episodes.parquet").metadata.num_row_groups >= len(pieces)
+
+
+def test_columnar_scoring_equals_scoring_row_by_row():
+    """score_predictions takes the family's columnar scorer for plain predictions; it must give the
+    rows the per-row scorer gives: right, half-right, wrong, empty and failed answers, unknown probes."""
+    from longbench_suite.scoring import _score_rows, score_predictions
+
+    _, probes = generate(ApproxTokenizer(), "lengths=1k", "depths=0,100", "samples=2")
+    rows = []
+    for i, probe in enumerate(probes.to_pylist()):
+        gold = probe["gold"]
+        outputs = [", ".join(gold).upper(), gold[0], "no idea", None, "\x01" + " ".join(gold)]
+        rows.append(dict(run_id="r", system="s", condition="in-context", episode_id=probe["episode_id"], probe_id=probe["probe_id"],
+                         output=outputs[i % 5], choice_logprobs=None, retrieved_ids=None, prompt_tokens=1, completion_tokens=1,
+                         latency_s=0.1, cache_hit=False, error="SystemFailure: boom" if i % 7 == 3 else None))
+    rows.append({**rows[0], "probe_id": "not/a/probe"})
+    predictions = pa.Table.from_pylist(rows, schema=schemas.PREDICTIONS)
+    fast = score_predictions(predictions, probes, "needle")
+    assert fast.equals(_score_rows(predictions, probes, FAMILY, None))
+    values = fast.column("value").to_pylist()
+    assert 0 < sum(values) < len(values) and 0 < sum(0 < v < 1 for v in values)  # it did see right, partial and wrong answers

@@ -203,7 +203,8 @@ def test_check_on_closed_port_is_one_line_user_error():
     assert msg.startswith("cannot reach OpenAI-compatible endpoint at http://127.0.0.1:") and "\n" not in msg
 
 
-# A loopback stand-in is used only here: a real server cannot be made to answer 429.
+# A loopback stand-in for the retry tests that need no model (fast, exact request counts); the same
+# faults against the real vLLM server, through tests/fault_proxy.py, are in tests/test_faults.py.
 CHAT_OK = {
     "id": "x", "object": "chat.completion", "created": 0, "model": "m",
     "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],

@@ -1,0 +1,152 @@
+"""One episode of the memory protocol on one system: (reset) -> ingest -> answer its probes -> release.
+
+Shared by the local runner and the Ray actors, so both backends ask the same questions in the same
+way and produce the same rows. Records are yielded as probes finish; whoever consumes them (the
+local runner, or the Ray driver) stamps them with the run id, label and condition and journals them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+from longbench_suite.errors import one_line
+from longbench_suite.protocol import Answer, Condition, Episode, MemorySystem, SystemContext
+
+
+class EpisodeRunner:
+    def __init__(self, system: MemorySystem, family: Any, condition: Condition, concurrency: int):
+        self.system, self.family, self.condition = system, family, condition
+        # A stateful memory answers one probe at a time; a stateless one shares the bound across episodes.
+        self._slots = asyncio.Semaphore(concurrency if system.concurrent_episodes else 1)
+
+    async def run(self, episode_row: dict, rows: list[dict]) -> AsyncIterator[dict]:
+        """Yield one record per row of `rows` (this episode's pending probes), as each finishes.
+        A failing probe, or a failing ingest, becomes an error record: the run goes on."""
+        system = self.system
+        episode = self.family.episode(episode_row)
+        try:
+            if not system.concurrent_episodes:
+                await system.reset()
+            if self.condition is not Condition.NO_CONTEXT:  # meta holds generator facts (needle values)
+                await system.ingest(episode if system.privileged else public(episode))
+        except Exception as e:  # noqa: BLE001 - the episode's probes are recorded as failed
+            error = "ingest failed: " + error_line(e)
+            for row in rows:
+                yield record(row, Answer(text=""), error)
+            return
+        tasks = [asyncio.ensure_future(self._answer(row, episode)) for row in rows]
+        try:
+            for finished in asyncio.as_completed(tasks):
+                yield await finished
+        finally:  # the consumer stopped early (cancelled, or its actor is going away)
+            for t in tasks:
+                t.cancel()
+        await system.release(episode if system.privileged else public(episode))
+
+    async def _answer(self, row: dict, episode: Episode) -> dict:
+        async with self._slots:
+            probe = self.family.probe(row, episode, self.condition)
+            if not self.system.privileged:  # only baselines may see the answers (meta can name them too)
+                probe = replace(probe, gold=None, choices=probe.choices if self.family.choices_visible else None, meta={})
+            started = time.monotonic()
+            error = None
+            try:
+                answer = await self.system.answer(probe)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - one probe failing never stops the run; it is recorded
+                answer, error = Answer(text=""), error_line(e)
+            if answer.latency_s is None:
+                answer.latency_s = time.monotonic() - started
+            return record(row, answer, error)
+
+
+def public(episode: Episode) -> Episode:
+    """What a system under test may see of an episode: no meta (generator facts, e.g. needle values)
+    and no has_answer marks on session turns (they point at the evidence)."""
+    sessions = episode.sessions
+    if sessions:
+        sessions = [{**s, "turns": [{**t, "has_answer": None} for t in s["turns"]]} for s in sessions]
+    return replace(episode, meta={}, sessions=sessions)
+
+
+def error_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {one_line(e, 480)}"
+
+
+def record(row: dict, answer: Answer, error: str | None) -> dict:
+    """A probe's journal record, less the run's stamp (run_id, system, condition: see `stamp`)."""
+    return {
+        "episode_id": row["episode_id"],
+        "probe_id": row["probe_id"],
+        "output": answer.text,
+        "choice_logprobs": [{"choice": c, "logprob": lp} for c, lp in (answer.choice_logprobs or {}).items()] or None,
+        "retrieved_ids": answer.retrieved_ids,
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "latency_s": answer.latency_s,
+        "cache_hit": bool(answer.cache_hit),
+        "error": error,
+    }
+
+
+def stamp(run_id: str, label: str, condition: Condition, rec: dict) -> dict:
+    """The journal line: the run's identity first, as in the predictions table."""
+    return {"run_id": run_id, "system": label, "condition": condition.value, **rec}
+
+
+def episode_loader(dataset: Any):
+    """episode_id -> its row, read one at a time: at 128k tokens a whole dataset's texts as Python
+    strings would be the run's largest memory cost."""
+    index = {eid: i for i, eid in enumerate(dataset.episodes.column("episode_id").to_pylist())}
+    return lambda eid: dataset.episodes.slice(index[eid], 1).to_pylist()[0]
+
+
+def pending_by_episode(dataset: Any, done: set[str], limit: int | None) -> tuple[int, dict[str, list[dict]]]:
+    """(probes in the run, {episode_id: its probes not yet done}) in dataset order."""
+    probes = dataset.probes.to_pylist()
+    if limit is not None:
+        probes = probes[:limit]
+    by_episode: dict[str, list[dict]] = {}
+    for row in probes:
+        if row["probe_id"] not in done:
+            by_episode.setdefault(row["episode_id"], []).append(row)
+    return len(probes), by_episode
+
+
+def build_system(spec: str, use_cache: bool, seed: int) -> tuple[MemorySystem, Any]:
+    """The system of a run, and the response cache it answers from (None with --no-cache)."""
+    from longbench_suite.registry import make_system
+
+    from .cache import ResponseCache
+
+    cache = ResponseCache() if use_cache else None  # SQLite in WAL mode: processes may share the file
+    try:
+        return make_system(spec, SystemContext(cache=cache, work_dir=None, seed=seed)), cache
+    except BaseException:
+        if cache is not None:
+            cache.close()
+        raise
+
+
+async def close_system(system: MemorySystem | None, cache: Any) -> None:
+    try:
+        if system is not None:
+            await system.aclose()
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+async def run_all(coroutines: list) -> None:
+    """Run them as tasks: the first failure propagates at once and stops the rest."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
