@@ -1,5 +1,10 @@
 """A fault-injecting HTTP reverse proxy on loopback (a test utility).
 
+By hand, in front of a running server (Ctrl-C stops it and prints what was injected):
+
+    .venv/bin/python tests/fault_proxy.py http://127.0.0.1:8000/v1 --rates 429=0.05,500=0.05,drop=0.05,malformed=0.05 --port 9000
+    lbs run --system openai:MODEL,base_url=http://127.0.0.1:9000/v1 ...
+
     with FaultProxy(server.base_url, rates={"429": 0.05, "hang": 0.05}, seed=1) as proxy:
         ... openai:MODEL,base_url={proxy.base_url} ...
         proxy.injected            # Counter: fault kind -> times injected
@@ -66,6 +71,7 @@ class FaultProxy:
         hang_s: float = 60.0,
         slow_byte_s: float = 1.0,
         fault_get: bool = False,
+        port: int = 0,
     ):
         """`rates`: fault kind -> probability per attempt (they sum to at most 1). `schedule`: the
         n-th distinct request meets schedule[n] on its first attempt instead of a random draw.
@@ -83,7 +89,7 @@ class FaultProxy:
         self.fault_get = fault_get
         self.attempts: list[Attempt] = []
         self.injected: Counter[str] = Counter()
-        self.port = 0
+        self.port = port  # 0: any free port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -133,7 +139,7 @@ class FaultProxy:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
 
@@ -218,3 +224,38 @@ class FaultProxy:
         except ConnectionError:
             pass  # the client gave up mid-write
         return resp
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import signal
+
+    ap = argparse.ArgumentParser(description="Inject faults between lbs and an OpenAI-compatible server.")
+    ap.add_argument("upstream", help="the server's base URL, e.g. http://127.0.0.1:8000/v1")
+    ap.add_argument("--rates", default="", help=f"KIND=P,... per attempt; kinds: {', '.join(FAULTS)}")
+    ap.add_argument("--port", type=int, default=0, help="the proxy's port on 127.0.0.1 (default: any free one)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-faults-per-request", type=int, default=None)
+    ap.add_argument("--hang-s", type=float, default=600.0, help="how long a hang lasts (default 600 s)")
+    args = ap.parse_args(argv)
+    rates = {}
+    for item in filter(None, args.rates.split(",")):
+        kind, _, p = item.partition("=")
+        if kind not in FAULTS:
+            ap.error(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
+        rates[kind] = float(p)
+    if sum(rates.values()) > 1:
+        ap.error("the rates add up to more than 1")
+    stop = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # before the proxy's thread starts, so sigwait gets them
+    with FaultProxy(args.upstream, rates, seed=args.seed, max_faults_per_request=args.max_faults_per_request,
+                    hang_s=args.hang_s, port=args.port) as proxy:
+        print(f"fault proxy at {proxy.base_url} -> {args.upstream}; rates {rates or 'none'}", flush=True)
+        try:
+            signal.sigwait(stop)
+        finally:
+            print(f"requests {len(proxy.attempts_per_request())}, attempts {len(proxy.posts())}, injected {dict(proxy.injected)}")
+
+
+if __name__ == "__main__":
+    main()
