@@ -368,7 +368,7 @@ class NeedleFamily(TaskFamily):
         # hold 1.25x the longest length so one sample's window never wraps onto itself.
         sources: dict[tuple, _Source] = {}
         min_tokens = int(1.25 * max(params.lengths))
-        cols = _Columns()
+        cols, yielded = _Columns(), False
         for variant in chosen:
             spec = SPECS[variant]
             name = self._source(spec, params)
@@ -386,8 +386,8 @@ class NeedleFamily(TaskFamily):
                         self._sample(ctx, cols, variant, spec, sources[key], rng, eid, length, depth)
                         if cols.text_chars >= io.EPISODE_ROW_GROUP_BYTES:  # a piece per parquet row group
                             yield cols.tables()
-                            cols = _Columns()
-        if cols.text_chars or not cols.probes.columns["probe_id"]:
+                            cols, yielded = _Columns(), True
+        if cols.probes.columns["probe_id"] or not yielded:
             yield cols.tables()
 
     @staticmethod
