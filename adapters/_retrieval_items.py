@@ -1,12 +1,14 @@
 """What the retrieval adapter indexes: an episode cut into items (sessions, rounds or text chunks),
 each with a key (the text the retriever scores), a value (what the reader is shown) and the id that
-is reported for recall (the session id the system saw, or `chunk-N`), and how items are rendered.
+is reported for recall, and how items are rendered.
 
-    session  one item per session; key = its user and assistant turns
-    round    one item per user turn and the assistant turns that follow it (a "turn pair")
+    session  one item per session; key = its user and assistant turns; id = the session id
+    round    one item per user turn and the assistant turns that follow it (a "turn pair"); id = the
+             turn id LongMemEval gives that user turn: `<session id>_<position>`, the position
+             1-based among all the session's turns (a leading assistant-only round: its first turn's)
     fact     rounds whose keys also hold the facts extracted from their session (adapters/_facts.py)
     chunk    for episodes without sessions (needle, SORT, M4LE): the text in windows of about
-             `chunk_tokens` tokens (3/4 as many words, the usual English-BPE ratio), in order
+             `chunk_tokens` tokens (3/4 as many words, the usual English-BPE ratio), in order; id `chunk-N`
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ WORDS_PER_TOKEN = 0.75
 
 @dataclass(frozen=True)
 class Item:
-    source_id: str  # reported in retrieved_ids: the session id, or chunk-N
+    source_id: str  # reported in retrieved_ids: the session id, a round's turn id, or chunk-N
     key: str  # what the retriever scores
     order: int  # position in the episode (reading order of chunks, tie-break of dates)
     date: str | None = None  # the session's date, as the episode gives it
     turns: tuple[dict, ...] | None = None  # value of a session or round item
     text: str | None = None  # value of a chunk item
+    session_id: str | None = None  # the session a round belongs to (None: the item is a session or a chunk)
 
     @property
     def day(self) -> date | None:
@@ -61,11 +64,29 @@ def round_items(sessions: list[dict], facts: list[list[list[str]]] | None = None
     """`facts[i][j]`: facts attached to round j of session i; they extend that round's key."""
     items = []
     for i, s in enumerate(sessions):
+        position = 1  # of the round's first turn in the session
         for j, turns in enumerate(split_rounds(s["turns"])):
             extra = facts[i][j] if facts else []
             key = "\n".join([turns_text(turns), *extra])
-            items.append(Item(s["session_id"], key, len(items), s["date"], tuple(turns)))
+            sid = s["session_id"]
+            items.append(Item(f"{sid}_{position}", key, len(items), s["date"], tuple(turns), session_id=sid))
+            position += len(turns)
     return items
+
+
+def reported_ids(ranked: list[Item], sessions: int) -> list[str]:
+    """The ids an answer reports, best first, each once: the top `sessions` sessions or chunks; for
+    rounds, every round ranked before the first round of a session beyond the top `sessions`, so that
+    scoring can map the turns to sessions and find LongMemEval's session-level top k (k <= sessions)."""
+    out: dict[str, None] = {}
+    seen: set[str] = set()
+    for it in ranked:
+        group = it.session_id or it.source_id
+        if group not in seen and len(seen) == sessions:
+            break
+        seen.add(group)
+        out.setdefault(it.source_id)
+    return list(out)
 
 
 def chunk_items(text: str, chunk_tokens: int) -> list[Item]:

@@ -123,6 +123,12 @@ async def close_client(client: Any) -> None:
         pass
 
 
+def _max_model_len(model: Any) -> int | None:
+    """vLLM (and SGLang) list each model's context length as max_model_len, an extra field of /models."""
+    value = (getattr(model, "model_extra", None) or {}).get("max_model_len")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def is_loopback(url: str) -> bool:
     host = (urlparse(url).hostname or "").lower()
     return host in ("localhost", "::1") or host.startswith("127.")
@@ -176,6 +182,7 @@ class OpenAISystem(MemorySystem):
         self._key = env_api_key(api_key_env, self.base_url, key_required)
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
+        self.context_window: int | None = None  # learnt by check() from GET /models, when listed
 
     # -- client ----------------------------------------------------------------------------------
     def _get_client(self):
@@ -201,7 +208,8 @@ class OpenAISystem(MemorySystem):
         # abort a run before it starts.
         client = self._get_client().with_options(timeout=CHECK_TIMEOUT_S)
         try:
-            served = [m.id async for m in client.models.list()]
+            models = [m async for m in client.models.list()]
+            served = [m.id for m in models]
         except openai.APITimeoutError:
             raise UserError(f"no answer from {self.base_url} to GET /models within {CHECK_TIMEOUT_S:.0f} s") from None
         except openai.APIConnectionError as e:
@@ -223,6 +231,11 @@ class OpenAISystem(MemorySystem):
         if served and self.model not in served:
             shown = ", ".join(served[:20]) + (f" (+{len(served) - 20} more)" if len(served) > 20 else "")
             raise UserError(f"model {self.model!r} is not served at {self.base_url}; served: {shown}")
+        self.context_window = next((_max_model_len(m) for m in models if m.id == self.model), None)
+
+    def footprint(self) -> dict[str, Any]:
+        """The served context length, where the endpoint lists it (vLLM's max_model_len)."""
+        return {"context_length": self.context_window} if self.context_window else {}
 
     def request(self, probe: Probe) -> tuple[str, dict[str, Any]]:
         """The endpoint ('chat' | 'completions') and the exact request body for a probe."""

@@ -23,13 +23,15 @@ the range the question's time expressions name (adapters/_time_filter.py; a dete
 where LongMemEval used an LLM) and ranks them first in the reported ids (the others follow), falling
 back to no filter when none matches or nothing is left.
 
-Reported `retrieved_ids`: the whole ranking at session level (round and fact items map to their
-session, first occurrence kept; time-filtered items first), cut at REPORTED_IDS, so recall@10 is
-scored even when fewer items are read (none for chunks of a history that has sessions: chunk-N is
-no session id, and a recall of 0 would be wrong). Tokens are the reader's for the question; fact extraction is
-an ingest cost, reported in footprint(). The reader never ingests the episode: it sees only what was
-retrieved. Sessions are rendered with the default LongMemEval template (systems do not see a dataset's
-own template, as for con:SPEC).
+Reported `retrieved_ids`: the ranking (time-filtered items first), so recall@k is scored even when
+fewer items are read: session ids, cut at REPORTED_IDS; for round and fact items LongMemEval's turn
+ids (`<session id>_<position>`), every round ranked before the first round of a session beyond the
+top REPORTED_IDS sessions, so turn-level metrics and the session-level ones through the turns are
+scored as LongMemEval scores a turn retriever (_retrieval_items.reported_ids). None for chunks of a
+history that has sessions: chunk-N is no session id, and a recall of 0 would be wrong. Tokens are
+the reader's for the question; fact extraction is an ingest cost, reported in footprint(). The reader
+never ingests the episode: it sees only what was retrieved. Sessions are rendered with the default
+LongMemEval template (systems do not see a dataset's own template, as for con:SPEC).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from ._retrieval_items import (
     Item,
     chunk_items,
     render,
+    reported_ids,
     round_items,
     session_items,
     split_rounds,
@@ -75,7 +78,7 @@ from ._time_filter import DateRange, parse_range, question_date, session_day
 
 GRANULARITIES = ("session", "round", "fact", "chunk")
 DEFAULT_K = {"session": 5, "round": 10, "fact": 10, "chunk": 5}
-REPORTED_IDS = 50  # ranked session ids per answer: enough for recall@10 (and LongMemEval's @30/@50)
+REPORTED_IDS = 50  # ranked sessions per answer (rounds: of this many sessions): LongMemEval's k goes to 50
 FACT_CONCURRENCY = 8  # extraction calls in flight per episode
 OPTIONS = ("k", "granularity", "retriever", "embedder", "embed_base_url", "embed_api_key_env", "time_filter", "chunk_tokens")
 _QUESTION_LINE = re.compile(r"^\s*question\s*:\s*(.+)", re.IGNORECASE | re.MULTILINE | re.DOTALL)
@@ -195,7 +198,7 @@ class RetrievalMemory(MemorySystem):
             prompt_tokens=final.prompt_tokens,
             completion_tokens=final.completion_tokens,
             latency_s=time.monotonic() - t0,
-            retrieved_ids=list(dict.fromkeys(it.source_id for it in ranked))[:REPORTED_IDS] if state.report_ids else None,
+            retrieved_ids=reported_ids(ranked, REPORTED_IDS) if state.report_ids else None,
             cache_hit=final.cache_hit,
             model=final.model,
         )

@@ -1,19 +1,36 @@
 """Book-SORT: texts -> books with sentence starts -> excerpts and segment pairs (Pink et al., SORT).
 
-The protocol, as the paper built Book-SORT:
+The protocol, as SORT's code (bridge-ai-neuro/SORT, `run_booksort_creation.py`, `text_utils.py`)
+built the published Book-SORT:
 - a book is its running prose (Gutenberg header, footer, front matter and chapter headings removed);
   words are split on whitespace;
-- an excerpt of L_E words starts at a sentence start; segments of L_S words start at sentence starts
-  inside the excerpt;
-- the distance between two segments runs from the start of the first to the start of the second and
-  falls in one of four bins with edges [L_S, L_E/4, L_E/3, L_E/2, L_E/0.8], or for the extended lengths
-  (L_E >= 10,000) [L_S, 1000, L_E/4, L_E/2, L_E/0.8]. The lowest edge L_S means segments never overlap;
+- a word starts a sentence when the word before it holds one of SORT's sentence markers . ? ! ; (the
+  book's first word starts one too); an abbreviation ending in a period (Mr., Mrs., Dr., Fig., ...,
+  `sort_abbreviations.txt`, or a capital initial) does not end a sentence, also after an opening
+  quote or bracket ("“Mr. Bates", "(Fig. 2)");
+- an excerpt of L_E words starts at a sentence start: a word is drawn uniformly from the first
+  (book - L_E) words and the excerpt walks back to the start of its sentence, so a start is as likely
+  as the words of its sentence are many; segments of L_S words start at sentence starts inside the
+  excerpt, at offsets below L_E - L_S;
+- distance runs from the start of the earlier segment to the start of the later one; the four bins
+  have integer edges [L_S, L_E // 4, L_E // 3, L_E // 2, 4 L_E // 5], and from L_E >= 5,000 on
+  [L_S, 1000, L_E // 4, L_E // 2, 4 L_E // 5]; a bin holds the distances strictly between its edges
+  (SORT drops a draw that lands on the upper edge, and its lowest edge L_S excludes adjacent and
+  overlapping segments); a bin is named by its right edge (SORT's `distance_bin`);
+- a pair of a bin: the first segment's start drawn uniformly among the starts that have a partner in
+  the bin, then the partner uniformly among those, before or after it;
 - every excerpt gives one pair per bin, so a fixed number of excerpts per text gives the same number of
   pairs in every bin; excerpts after the first `n_test` are held out for choosing the prompt;
 - which segment is shown as A is counterbalanced: exactly half of each bin's pairs (per split) show
   the earlier segment first, in shuffled order, and the flag is recorded.
 A book too short for an (L_E, L_S) setting is skipped for it, as the paper skipped short books for the
 extended lengths; the skip is reported.
+
+Deliberate differences from SORT's code: excerpts of one (book, L_E, L_S) start at distinct sentences
+(SORT's independent draws may repeat one); an excerpt without a pair for some bin is redrawn (SORT
+draws 50 spare excerpts and drops such ones); the A/B flag is exactly balanced per bin and split
+(SORT's drops leave it near half); the abbreviation list is longer than SORT's Mr./Mrs./Dr., and is
+matched after opening quotes and brackets.
 
 Lengths may be counted in tokens instead of words: a word's count is the count of the word with the
 whitespace before it (" word", or a paragraph break and the word) with the dataset's tokenizer,
@@ -24,6 +41,7 @@ Book-SORT's published CSV files are read and written by data_builders/book_sort_
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -36,12 +54,19 @@ from longbench_suite.errors import UserError
 from longbench_suite.tokens import TokenCounter
 
 from .gutenberg import clean_book
-from .haystack import split_sentences
 
-# Excerpts at least this long use the paper's "extended" bin edges (a fixed 1,000-unit near bin).
-EXTENDED_FROM = 10_000
+# Excerpts at least this long use SORT's "extended" bin edges (a fixed 1,000-unit near bin); its code
+# switches at 5,000 (the data card's table says "extended context" without a number).
+EXTENDED_FROM = 5_000
 N_BINS = 4
 _WORD = re.compile(r"\S+")
+_PARAGRAPH = re.compile(r"\n\s*\n")
+# SORT's sentence markers: a word holding any of them ends its sentence.
+SENTENCE_MARKERS = frozenset(".?!;")
+# Opening quotes and brackets before an abbreviation ("“Mr.", "(Fig.").
+_OPENERS = "\"'“‘«([{"
+_INITIAL = re.compile(r"^[A-Z]\.$")
+ABBREVIATIONS_FILE = Path(__file__).with_name("sort_abbreviations.txt")
 
 
 # --- books --------------------------------------------------------------------------------------
@@ -58,6 +83,7 @@ class Book:
     word_start: np.ndarray = field(repr=False)
     word_end: np.ndarray = field(repr=False)
     sentence_starts: np.ndarray = field(repr=False)
+    gutenberg_id: int | None = None  # from a Gutenberg header: Book-SORT names books by it
 
     @property
     def n_words(self) -> int:
@@ -91,28 +117,49 @@ class Book:
         return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
+@functools.lru_cache(maxsize=1)
+def abbreviations() -> frozenset[str]:
+    """The packaged abbreviations (lower case, with their period) that never end a sentence."""
+    lines = ABBREVIATIONS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip().lower() for w in lines if w.strip() and not w.lstrip().startswith("#"))
+
+
+def ends_sentence(word: str) -> bool:
+    """SORT's test: the word holds a sentence marker, and is no abbreviation (an opening quote or
+    bracket before the abbreviation does not hide it)."""
+    if SENTENCE_MARKERS.isdisjoint(word):
+        return False
+    core = word.lstrip(_OPENERS)
+    return not (core.lower() in abbreviations() or _INITIAL.match(core))
+
+
+def find_sentence_starts(words: Sequence[str]) -> np.ndarray:
+    """Indices of the words that start a sentence: the first word, and every word after a word that
+    ends a sentence."""
+    if not words:
+        return np.zeros(0, dtype=np.int64)
+    after_ends = [i + 1 for i, w in enumerate(words[:-1]) if ends_sentence(w)]
+    return np.asarray([0, *after_ends], dtype=np.int64)
+
+
 def book_from_text(title: str | None, raw: str, source: str, clean: bool = True) -> Book:
     """A book from raw text; `clean` strips Gutenberg boilerplate, front matter and headings."""
-    found_title = None
+    found_title, number = None, None
     if clean:
         cleaned = clean_book(raw)
-        raw, found_title = cleaned.text, cleaned.title
-    paragraphs = split_sentences(raw, max_words=None)  # whole sentences: their starts are the protocol's
-    text = "\n\n".join(" ".join(p) for p in paragraphs)
-    spans = np.array([(m.start(), m.end()) for m in _WORD.finditer(text)], dtype=np.int64).reshape(-1, 2)
-    starts, k = [], 0
-    for para in paragraphs:
-        for sentence in para:
-            starts.append(k)
-            k += len(sentence.split())
-    assert k == len(spans), "sentence word counts disagree with the text"
+        raw, found_title, number = cleaned.text, cleaned.title, cleaned.ebook_id
+    paragraphs = [" ".join(p.split()) for p in _PARAGRAPH.split(raw)]
+    text = "\n\n".join(p for p in paragraphs if p)
+    matches = list(_WORD.finditer(text))
+    spans = np.array([(m.start(), m.end()) for m in matches], dtype=np.int64).reshape(-1, 2)
     return Book(
         title=(title or found_title or "Untitled").strip(),
         text=text,
         source=source,
         word_start=spans[:, 0],
         word_end=spans[:, 1],
-        sentence_starts=np.asarray(starts, dtype=np.int64),
+        sentence_starts=find_sentence_starts([m.group() for m in matches]),
+        gutenberg_id=number,
     )
 
 
@@ -160,19 +207,29 @@ def books_from_dataset(name: str, column: str, title_column: str | None = None, 
 # --- the protocol -------------------------------------------------------------------------------
 
 
-def bin_edges(excerpt_len: int, segment_len: int) -> list[float]:
+def bin_edges(excerpt_len: int, segment_len: int) -> list[int]:
+    """SORT's integer edges: floor divisions of L_E (its top edge `L_E // 1.25` is 4 L_E // 5 exactly,
+    as 1.25 = 5/4); the extended near bin of 1,000 from L_E >= 5,000 on."""
+    top = 4 * excerpt_len // 5
     if excerpt_len >= EXTENDED_FROM:
-        return [segment_len, 1000, excerpt_len / 4, excerpt_len / 2, excerpt_len / 0.8]
-    return [segment_len, excerpt_len / 4, excerpt_len / 3, excerpt_len / 2, excerpt_len / 0.8]
+        return [segment_len, 1000, excerpt_len // 4, excerpt_len // 2, top]
+    return [segment_len, excerpt_len // 4, excerpt_len // 3, excerpt_len // 2, top]
 
 
 def check_lengths(excerpt_len: int, segment_len: int) -> None:
     edges = bin_edges(excerpt_len, segment_len)
-    if any(b <= a for a, b in zip(edges, edges[1:])):
+    # Bins are open intervals of whole distances: each needs a number strictly between its edges.
+    if any(b - a < 2 for a, b in zip(edges, edges[1:])):
         raise UserError(
             f"excerpt length {excerpt_len} is too short for segments of {segment_len}: "
-            f"the distance bins {[round(e, 1) for e in edges]} must increase"
+            f"the distance bins {edges} must each hold a distance strictly between their edges"
         )
+
+
+def bin_index(excerpt_len: int, segment_len: int, right_edge: int) -> int | None:
+    """1 (nearest) .. 4 of a bin named by its right edge under SORT's rule; None if it is none."""
+    edges = bin_edges(excerpt_len, segment_len)[1:]
+    return edges.index(right_edge) + 1 if right_edge in edges else None
 
 
 @dataclass(frozen=True)
@@ -185,24 +242,40 @@ class Pair:
     seg1: tuple[int, int]
     seg2: tuple[int, int]
     distance: int  # start of seg1 to start of seg2, in the length unit
-    distance_bin: int  # 1 (nearest) .. 4
-    edges: tuple[float, ...]
+    bin_index: int  # 1 (nearest) .. 4
+    distance_bin: int  # the bin's right edge, SORT's name for it
+    edges: tuple[int, ...]
     present_seg1_first: bool  # the earlier segment is shown as A
 
 
-def _pick_pair(rel: np.ndarray, lo: float, hi: float, rng: np.random.Generator) -> tuple[int, int] | None:
-    """A uniform pair (i < j) of sorted offsets with rel[j] - rel[i] in [lo, hi), or None."""
-    j_lo = np.maximum(np.searchsorted(rel, rel + lo, side="left"), np.arange(len(rel)) + 1)
-    j_hi = np.searchsorted(rel, rel + hi, side="left")
-    counts = np.maximum(j_hi - j_lo, 0)
-    total = int(counts.sum())
-    if total == 0:
+def _pick_pair(rel: np.ndarray, lo: int, hi: int, rng: np.random.Generator) -> tuple[int, int] | None:
+    """SORT's draw of a pair (i, j), i < j, of sorted offsets with lo < |rel[j] - rel[i]| < hi: one
+    start uniformly among those with a partner, then the partner uniformly, before or after it."""
+    after_lo = np.searchsorted(rel, rel + lo, side="right")
+    after_hi = np.searchsorted(rel, rel + hi, side="left")
+    before_lo = np.searchsorted(rel, rel - hi, side="right")
+    before_hi = np.searchsorted(rel, rel - lo, side="left")
+    n_after = np.maximum(after_hi - after_lo, 0)
+    n_before = np.maximum(before_hi - before_lo, 0)
+    have = np.flatnonzero(n_after + n_before)
+    if not len(have):
         return None
-    r = int(rng.integers(total))
-    cum = np.cumsum(counts)
-    i = int(np.searchsorted(cum, r, side="right"))
-    before = int(cum[i - 1]) if i else 0
-    return i, int(j_lo[i]) + (r - before)
+    i = int(have[rng.integers(len(have))])
+    k = int(rng.integers(n_after[i] + n_before[i]))
+    j = int(after_lo[i]) + k if k < n_after[i] else int(before_lo[i]) + k - int(n_after[i])
+    return (i, j) if i < j else (j, i)
+
+
+def _excerpt_order(starts: np.ndarray, n_words: int, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """Candidate excerpt starts in drawing order, without repeats. SORT draws a word among the first
+    `limit` and walks back to its sentence's start, so a start weighs as many words as lead back to
+    it; a weighted order without replacement (exponential keys over the weights) keeps that."""
+    nxt = np.append(starts[1:], n_words)
+    weights = np.minimum(nxt, limit) - starts
+    keep = weights > 0
+    starts, weights = starts[keep], weights[keep]
+    keys = rng.exponential(size=len(starts)) / weights
+    return starts[np.argsort(keys, kind="stable")]
 
 
 def sample_pairs(
@@ -215,14 +288,16 @@ def sample_pairs(
     total = int(pos[-1])
     if total < excerpt_len:
         return f"too short ({total} < {excerpt_len})"
-    candidates = starts[pos[starts] + excerpt_len <= total]
+    # Words an excerpt may be drawn at: those with a full excerpt after them (SORT: the first n - L_E).
+    limit = max(int(np.searchsorted(pos, total - excerpt_len, side="left")), 1)
     need = n_test + n_heldout
     accepted: list[tuple[int, int, list[tuple[int, int]]]] = []
-    for s in rng.permutation(candidates):
+    for s in _excerpt_order(starts, book.n_words, limit, rng):
         s = int(s)
         e = int(np.searchsorted(pos, pos[s] + excerpt_len, side="right")) - 1
         inside = starts[np.searchsorted(starts, s) : np.searchsorted(starts, e)]
-        inside = inside[pos[inside] + segment_len <= pos[e]]  # the whole segment lies in the excerpt
+        # SORT: a segment starts below L_E - L_S (so it ends before the excerpt's last word).
+        inside = inside[pos[inside] - pos[s] < pos[e] - pos[s] - segment_len]
         rel = pos[inside] - pos[s]
         picks = [_pick_pair(rel, lo, hi, rng) for lo, hi in zip(edges, edges[1:])]
         if any(p is None for p in picks):
@@ -251,7 +326,7 @@ def sample_pairs(
             pairs.append(
                 Pair(
                     excerpt_idx=idx, split=split, excerpt=(s, e), seg1=seg(a1), seg2=seg(a2),
-                    distance=int(pos[a2] - pos[a1]), distance_bin=k + 1, edges=tuple(edges),
+                    distance=int(pos[a2] - pos[a1]), bin_index=k + 1, distance_bin=edges[k + 1], edges=tuple(edges),
                     present_seg1_first=flags[(split, k)][row],
                 )
             )

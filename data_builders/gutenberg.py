@@ -8,16 +8,21 @@ boilerplate), the front matter and the chapter headings, so an excerpt is only t
 1. normalise (UTF-8 BOM, \\r\\n); cut the header (through the START marker) and the footer (from the
    END marker on); a text without markers is taken whole;
 2. split into paragraphs at blank lines; separator lines ("* * *", "------") and "[Illustration]"
-   lines count as breaks; a heading line that opens a paragraph ("CHAPTER I" right above the first
-   prose line) is split off into a paragraph of its own;
-3. classify each paragraph: chapter heading, label (CONTENTS, PREFACE, ...), "THE END", back-matter
-   label (FOOTNOTES, ...), other non-prose (an all-caps line, an [Illustration: ...] or "Produced by"
-   note, a chapter title under a heading), or prose;
-4. front matter: drop everything before the first chapter heading that opens a chapter (prose follows
-   it, so it is not an entry of a contents list); a book without one loses its leading paragraphs up
-   to the first real prose paragraph instead;
-5. back matter: drop everything from a final "THE END" / "FINIS" / "FOOTNOTES" (in the second half,
-   no chapter after it); drop every non-prose paragraph elsewhere;
+   lines count as breaks; a bracketed note that runs over several paragraphs ("[Illustration:", a
+   drawing in text characters, "]") is dropped whole; a heading line that opens a paragraph
+   ("CHAPTER I" right above the first prose line) is split off into a paragraph of its own;
+3. classify each paragraph: chapter heading, label (CONTENTS, PREFACE, COMMENTARY, ...), "THE END",
+   back-matter label (FOOTNOTES, Transcriber's Notes, ...), other non-prose (an all-caps line, an
+   [Illustration: ...] or "Produced by" note, a drawing or table ruled with | + - =, a chapter title
+   under a heading), or prose;
+4. front matter: drop everything before the first chapter heading that opens a chapter (some 40 words
+   of prose follow it within a few paragraphs, so it is not an entry of a contents list; a chapter
+   may open with short lines of dialogue); a long run of prose right above that heading with no
+   heading of its own is an unnamed prologue and stays (The Trumpeter of Krakow's "The Broken Note",
+   which Book-SORT's chapter table counts as a chapter). A book without chapter headings loses its
+   leading paragraphs up to the first real prose paragraph instead;
+5. back matter: drop everything from a final "THE END" / "FINIS" / "FOOTNOTES" / "Transcriber's
+   Notes" (in the second half, no chapter after it); drop every non-prose paragraph elsewhere;
 6. reflow each paragraph onto one line, strip _italic_ markers, join paragraphs with one blank line.
 
 Everything is heuristic: Gutenberg files are hand-made and follow no single layout. The rules lean to
@@ -41,6 +46,7 @@ class CleanText:
     title: str | None
     text: str
     removed_lines: int
+    ebook_id: int | None = None  # the Gutenberg number from the header ("[eBook #72578]")
 
 
 # --- Gutenberg markers ---------------------------------------------------------------------------
@@ -63,6 +69,9 @@ _END_RE = re.compile(
     r"^[ \t]*\**[ \t]*END[ \t]+OF[ \t]+(?:THE[ \t]+|THIS[ \t]+)?PROJECT[ \t]+GUTENBERG",
     re.IGNORECASE | re.MULTILINE,
 )
+
+# The e-book's number in the header: "Release date: ... [eBook #72578]", "[EBook #1342]", "EText #84".
+_EBOOK_ID_RE = re.compile(r"\be-?(?:book|text)\s*#\s*(\d+)", re.IGNORECASE)
 
 # "Title: ..." in the header; long titles continue on indented lines.
 _TITLE_RE = re.compile(r"^Title:[ \t]*(?P<title>[^\n]*(?:\n[ \t]+\S[^\n]*)*)", re.MULTILINE)
@@ -120,6 +129,11 @@ _SEPARATOR_RE = re.compile(r"^(?:[*\-_=~#.•·—–+|]\s*){3,}$")
 _ILLUSTRATION_LINE_RE = re.compile(r"^\[(?:illustration|frontispiece)\b[^\]]*\]$", re.IGNORECASE)
 # Bracketed editorial paragraphs: illustrations with captions, transcriber's notes, footnotes.
 _BRACKET_NOTE_RE = re.compile(r"^\[(?:illustration|frontispiece|transcriber|footnote|sidenote)\b", re.IGNORECASE)
+# A bracketed note left open on its line runs to its closing bracket at most this many lines on.
+_MAX_NOTE_LINES = 120
+# A drawing (a floor plan) or a ruled table: most of its lines carry rules and few letters.
+_RULE_CHARS = frozenset("|+=_\\/‖-")
+_MIN_LETTER_SHARE = 0.6
 # Paragraphs by the e-text's producers, not the author.
 _EDITION_NOTE_RE = re.compile(
     r"^(?:produced\s+by|e-?text\s+prepared\s+by|transcribed\s+(?:by|from)|transcriber['’]?s?\s+notes?\b)",
@@ -133,7 +147,7 @@ _GUTENBERG_MENTION_RE = re.compile(
 _LABEL_RE = re.compile(
     r"^(?:(?:table\s+of\s+)?contents|list\s+of\s+(?:illustrations|plates|characters)|illustrations"
     r"|preface(?:\s+to\s+.*)?|introduction|introductory(?:\s+note)?|foreword|dedication"
-    r"|acknowledge?ments?|note|author['’]s\s+(?:note|preface)|to\s+the\s+reader|synopsis"
+    r"|acknowledge?ments?|note|author['’]s\s+(?:note|preface)|to\s+the\s+reader|synopsis|commentary"
     r"|dramatis\s+person(?:ae|æ))[.:]?$",
     re.IGNORECASE,
 )
@@ -141,7 +155,8 @@ _LABEL_RE = re.compile(
 _END_MARK_RE = re.compile(r"^(?:the\s+end|finis)\b[\s.!]*$", re.IGNORECASE)
 # Labels that open back matter when they come after the last chapter.
 _BACK_LABEL_RE = re.compile(
-    r"^(?:foot-?notes?|end-?notes|notes|appendix|index|glossary|advertisements?)[.:]?$", re.IGNORECASE
+    r"^(?:foot-?notes?|end-?notes|notes|appendix|index|glossary|advertisements?|transcriber['’]?s?\s+notes?)[.:]?$",
+    re.IGNORECASE,
 )
 
 # Sentence-final punctuation, maybe followed by closing quotes, brackets or an italic marker.
@@ -157,10 +172,13 @@ _MINOR_WORDS = frozenset(
 
 # A real prose paragraph, where the book has no chapter headings (Book-SORT: about 40 words).
 _MIN_PROSE_WORDS = 40
-# A chapter heading opens a chapter when prose of this length follows within a few paragraphs (a
-# chapter title, an epigraph, a short line of dialogue may come first).
-_ANCHOR_MIN_WORDS = 20
-_ANCHOR_LOOKAHEAD = 4
+# A chapter heading opens a chapter when this many words of prose follow it within a few paragraphs
+# (a chapter title, an epigraph, short lines of dialogue and a line ending in a colon may come first;
+# Tom Swift's chapter I opens with a paragraph ending "asked:" and a one-line question).
+_ANCHOR_MIN_WORDS = 40
+_ANCHOR_LOOKAHEAD = 6
+# Prose this long right above the first chapter, under no heading, is an unnamed prologue.
+_PROLOGUE_MIN_WORDS = 1000
 # A wrapped prose paragraph has at least one line this long (title pages and lists do not).
 _WRAPPED_LINE_CHARS = 50
 # Front matter longer than this share of the body means the "first heading" is not the book's start.
@@ -197,6 +215,7 @@ def clean_book(raw: str) -> CleanText:
     """The running prose of a book (see the module docstring for the rules)."""
     text = _normalise(raw)
     title, lo, hi = _gutenberg_span(text)
+    number = _EBOOK_ID_RE.search(text[:lo]) if lo else None
     paras = _paragraphs(text[lo:hi].split("\n"))
     front = _front_matter_end(paras)
     back = front + _back_matter_start(paras[front:])
@@ -206,6 +225,7 @@ def clean_book(raw: str) -> CleanText:
         title=title,
         text="\n\n".join(_reflow(p.lines) for p in kept),
         removed_lines=total - sum(len(p.lines) for p in kept),
+        ebook_id=int(number.group(1)) if number else None,
     )
 
 
@@ -254,12 +274,17 @@ def _title(header: str, start: re.Match[str]) -> str | None:
 def _paragraphs(lines: list[str]) -> list[_Para]:
     blocks: list[list[str]] = []
     cur: list[str] = []
-    for raw in lines:
+    skip_to = -1
+    for i, raw in enumerate(lines):
+        if i <= skip_to:
+            continue
         line = raw.strip()
-        if not line or _SEPARATOR_RE.match(line) or _ILLUSTRATION_LINE_RE.match(line):
+        note_end = _open_note_end(lines, i) if _BRACKET_NOTE_RE.match(line) else None
+        if not line or _SEPARATOR_RE.match(line) or _ILLUSTRATION_LINE_RE.match(line) or note_end is not None:
             if cur:
                 blocks.append(cur)
                 cur = []
+            skip_to = note_end if note_end is not None else skip_to
             continue
         cur.append(line)
     if cur:
@@ -270,6 +295,18 @@ def _paragraphs(lines: list[str]) -> list[_Para]:
         if prev.kind == "chapter" and p.kind == "prose" and len(p.lines) <= 2 and all(map(_is_title_like, p.lines)):
             p.kind = "drop"
     return paras
+
+
+def _open_note_end(lines: list[str], i: int) -> int | None:
+    """Index of the line closing a bracketed note opened on line i and left open there (an
+    illustration holding a drawing over blank lines); None when it closes on its own line or
+    nowhere near (then it is an ordinary paragraph)."""
+    depth = 0
+    for j in range(i, min(len(lines), i + _MAX_NOTE_LINES)):
+        depth += lines[j].count("[") - lines[j].count("]")
+        if depth <= 0:
+            return j if j > i else None
+    return None
 
 
 def _split_headings(lines: list[str]) -> list[list[str]]:
@@ -308,9 +345,21 @@ def _classify(lines: list[str]) -> _Kind:
     text = " ".join(lines)
     if _BRACKET_NOTE_RE.match(text) and text.endswith("]"):
         return "drop"
+    if _is_drawing(lines):
+        return "drop"
     if _EDITION_NOTE_RE.match(text) or _GUTENBERG_MENTION_RE.search(text):
         return "drop"
     return "prose"
+
+
+def _is_drawing(lines: list[str]) -> bool:
+    """A plan or ruled table in text characters: most lines carry rule characters, and letters are
+    a minority of what is not a space."""
+    ruled = sum(1 for line in lines if sum(c in _RULE_CHARS for c in line) >= 2)
+    if 2 * ruled < len(lines):
+        return False
+    marks = [c for c in "".join(lines) if not c.isspace()]
+    return sum(c.isalpha() for c in marks) < _MIN_LETTER_SHARE * len(marks)
 
 
 def _is_short(line: str) -> bool:
@@ -385,7 +434,7 @@ def _front_matter_end(paras: list[_Para]) -> int:
             # A first opening heading deep into the text (a lone "PART II" in a book otherwise
             # without headings) is no proof that all before it is front matter.
             if _chars(paras[:i]) <= _FRONT_MAX_SHARE * total:
-                return i
+                return _prologue_start(paras, i)
             break
     # No usable headings: skip title page, notes and lists up to the first real prose paragraph.
     for i, p in enumerate(paras):
@@ -400,12 +449,28 @@ def _front_matter_end(paras: list[_Para]) -> int:
 
 def _opens_chapter(paras: list[_Para], i: int) -> bool:
     """Prose follows heading i before any other heading or label: it is not a contents entry."""
+    words = 0
     for p in paras[i + 1 : i + 1 + _ANCHOR_LOOKAHEAD]:
         if p.kind in ("chapter", "label", "end", "back"):
             return False
-        if p.kind == "prose" and _is_prose(p.lines, _ANCHOR_MIN_WORDS):
-            return True
+        if p.kind == "prose" and not _is_title_like(" ".join(p.lines)):
+            words += len(" ".join(p.lines).split())
+            if words >= _ANCHOR_MIN_WORDS:
+                return True
     return False
+
+
+def _prologue_start(paras: list[_Para], i: int) -> int:
+    """Where the book starts given its first chapter heading at i: the start of the run of prose
+    paragraphs right above it when that run is long (an unnamed prologue), else i."""
+    start, words = i, 0
+    while start > 0 and (paras[start - 1].kind == "prose" or paras[start - 1].lines[0].startswith("[")):
+        start -= 1
+        if paras[start].kind == "prose":
+            words += len(" ".join(paras[start].lines).split())
+    while start < i and paras[start].kind != "prose":
+        start += 1
+    return start if words >= _PROLOGUE_MIN_WORDS else i
 
 
 def _back_matter_start(paras: list[_Para]) -> int:

@@ -14,8 +14,13 @@ Abilities (M4LE's five), as questions about the packed instances:
     semantic-multiple   how many instances have a described property (a label)
     global              a task over the whole context (summarise all articles)
 Packing follows M4LE: instances are added in random order until the total (instruction, question and
-context, in words or tokens of a named tokenizer) lies in (previous bucket, bucket]; an instance that
-overshoots is skipped for another, and a draw that cannot land in the bucket starts again.
+context, in M4LE's units: English words and Chinese characters, or tokens of a named tokenizer) lies
+in (previous bucket, bucket]; an instance that overshoots is skipped for another, and a draw that
+cannot land in the bucket starts again.
+
+How each item is scored (metric, end tokens, preprocessing, language) comes from M4LE's per-task
+table, kept as data in m4le_tasks.toml: an imported file by its name, a converted item by the
+official task its task type and ability follow there.
 
 `import_official` reads M4LE's released jsonl items (instruction, input, answers, input_length,
 total_length, length_bucket).
@@ -23,9 +28,9 @@ total_length, length_bucket).
 
 from __future__ import annotations
 
+import functools
 import json
 import random
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -47,21 +52,56 @@ SUPPORTED = {
     "retrieval": ("semantic-single",),
     "translation": ("explicit-single",),
 }
-METRIC = {  # M4LE's metric per task type and ability
-    ("classification", "explicit-single"): "contains_any",
-    ("classification", "semantic-single"): "contains_any",
-    ("classification", "explicit-multiple"): "id_set_f1",
-    ("classification", "semantic-multiple"): "count_match",
-    ("qa", "explicit-single"): "contains_any",
-    ("qa", "semantic-single"): "contains_any",
-    ("summarization", "explicit-single"): "rouge_l_recall",
-    ("summarization", "semantic-single"): "rouge_l_recall",
-    ("summarization", "global"): "rouge_l_recall",
-    ("retrieval", "semantic-single"): "contains_any",
-    ("translation", "explicit-single"): "bleu",
-}
 MARKERS = ("id", "position")
 BUCKET_KS = (1, 2, 4, 6, 8, 16, 32, 64, 128)  # M4LE's buckets: 1k 2k 4k 6k 8k 16k 32k 64k 128k
+
+
+TASKS_FILE = Path(__file__).with_name("m4le_tasks.toml")
+SCORING_KEYS = ("metric", "lang", "end_tokens", "preprocess")
+
+
+@functools.cache
+def task_table() -> tuple[dict[str, dict], dict[str, dict[str, str]]]:
+    """M4LE's per-task table: (task name or alias -> entry with its canonical `name`, conversions)."""
+    from longbench_suite import io, metrics
+
+    data = io.read_toml(TASKS_FILE, "M4LE task table")
+    tasks: dict[str, dict] = {}
+    for name, entry in data["tasks"].items():
+        if entry["metric"] not in metrics.METRICS or entry["ability"] not in ABILITIES or entry["lang"] not in ("en", "zh"):
+            raise ValueError(f"{TASKS_FILE}: bad entry {name}")
+        if any(not isinstance(t, str) or not t for t in entry["end_tokens"]):
+            raise ValueError(f"{TASKS_FILE}: {name} has an empty end token")
+        for key in (name, *entry.get("aliases", ())):
+            tasks[key] = {**entry, "name": name}
+    return tasks, data["conversions"]
+
+
+def official_task(name: str) -> dict | None:
+    """The table's entry of a task file name ('lcsts', 'clts', 'mnds-news_explicit-single_cls+ret'), or None."""
+    return task_table()[0].get(name)
+
+
+def scoring(entry: dict) -> dict:
+    """What a probe records of its task's scoring rule (its meta's "scoring")."""
+    return {"task": entry["name"], **{k: entry.get(k) for k in SCORING_KEYS}}
+
+
+def conversion_scoring(task: str, ability: str, gold: list[str]) -> dict:
+    """The scoring rule of a converted item: the official task its task type and ability follow, by
+    the language of its gold answer."""
+    from longbench_suite.metrics import language_of
+
+    by_language = task_table()[1][f"{task}/{ability}"]
+    return scoring(official_task(by_language[language_of(gold)]))
+
+
+def m4le_length(text: str) -> int:
+    """A text's length as M4LE counts it: Chinese in characters (all of them, as len() does), English
+    in whitespace-separated words."""
+    from longbench_suite.metrics import is_chinese
+
+    return len(text) if is_chinese(text) else len(text.split())
 
 
 def bucket_size(size: int, unit: str) -> int:
@@ -242,30 +282,32 @@ def pack(
 # --- M4LE's released items -------------------------------------------------------------------------
 
 OFFICIAL_FIELDS = ("instruction", "input", "answers")
-_HEX_ID = re.compile(r"^[0-9A-Fa-f]{6}$")
-_TRANSLATION_HINTS = ("translation", "news-commentary", "open-subtitles", "tedtalks", "en2zh", "zh2en", "wmt")
 
 
 def task_ability(task: str) -> str | None:
-    """'mnds-news_semantic-multiple' -> semantic-multiple; 'arxiv_global' -> global; unknown -> None."""
+    """'x_semantic-multiple' -> semantic-multiple; no ability suffix -> None (for tasks not in the table)."""
     suffix = task.rsplit("_", 1)[-1] if "_" in task else ""
     return suffix if suffix in ABILITIES else None
 
 
-def guess_metric(task: str, ability: str | None, answers: list[list[str]]) -> str:
-    """M4LE's metric for a task file when not given: id lists -> id_set_f1, counts -> count_match,
-    translation datasets -> bleu, long answers (summaries) -> rouge_l_recall, else contains_any."""
-    flat = [a for item in answers for a in item]
-    if any(h in task.lower() for h in _TRANSLATION_HINTS):
-        return "bleu"
-    tokens = [t for a in flat for t in re.split(r"[\s,;]+", a.strip()) if t]
-    if flat and all(a.strip().isdigit() for a in flat):
-        return "count_match"
-    if ability and ability.endswith("multiple") and tokens and (
-            all(_HEX_ID.match(t) for t in tokens) or all(re.fullmatch(r"Article|\d+", t) for t in tokens)):
-        return "id_set_f1"  # ids, one per answer or joined ("3FA2C1, 09BC3D", "Article 3, Article 7")
-    words = sum(len(a.split()) + sum(1 for ch in a if "\u4e00" <= ch <= "\u9fff") for a in flat) / max(len(flat), 1)
-    return "rouge_l_recall" if words > 12 else "contains_any"
+def official_scoring(task: str, metric: str | None, answers: list[list[str]]) -> tuple[str | None, dict]:
+    """(ability, scoring rule) of an imported task: from M4LE's table by the task's name; a task not
+    in the table needs --metric (scored with no end tokens, its language told from the answers)."""
+    from longbench_suite import metrics
+
+    entry = official_task(task)
+    if metric is not None and metric not in metrics.METRICS:
+        raise UserError(f"unknown metric {metric!r}; known: {', '.join(metrics.METRICS)}")
+    if entry is None:
+        if metric is None:
+            raise UserError(f"{task!r} is not one of M4LE's tasks (e.g. lcsts, marc, mnds-news_explicit-multiple): "
+                            "name the file as M4LE does, pass --task NAME, or give --metric")
+        lang = metrics.language_of([a for item in answers for a in item])
+        return task_ability(task), {"task": task, "metric": metric, "lang": lang, "end_tokens": [], "preprocess": None}
+    rule = scoring(entry)
+    if metric is not None and metric != entry["metric"]:  # a deliberate override keeps the task's end tokens
+        rule["metric"] = metric
+    return entry["ability"], rule
 
 
 def _bucket(value: Any) -> int | None:
@@ -315,29 +357,30 @@ def _official_item(path: Path, n: int, line: str) -> dict:
 
 def import_official(path: Path, task: str | None, metric: str | None, counter: Any, max_new_tokens: int):
     """M4LE's items -> (episodes, probes, manifest extras): the input is the episode, the instruction the
-    question, the answers the gold; ability from the task name, the metric from `guess_metric` unless given."""
-    from longbench_suite import metrics, schemas
+    question (rendered first, as M4LE's inference.py does: tasks/m4le.py), the answers the gold;
+    ability, metric and scoring rule from M4LE's table by the task's name (the file name by default)."""
+    from longbench_suite import schemas
 
     path = Path(path)
     items = read_official(path)
     task = task or path.stem
-    ability = task_ability(task)
-    metric = metric or guess_metric(task, ability, [i["answers"] for i in items])
-    if metric not in metrics.METRICS:
-        raise UserError(f"unknown metric {metric!r}; known: {', '.join(metrics.METRICS)}")
+    ability, rule = official_scoring(task, metric, [i["answers"] for i in items])
+    name = rule["task"]
     episodes, probes = schemas.TableBuilder(schemas.EPISODES), schemas.TableBuilder(schemas.PROBES)
     for k, item in enumerate(items):
-        eid = f"{task}/{k:05d}"
+        eid = f"{name}/{k:05d}"
         extra = {key: v for key, v in item.items() if key not in ("instruction", "input", "answers", "_line")}
         episodes.add(
-            episode_id=eid, family="m4le", variant=task, length=_bucket(item.get("length_bucket")),
+            episode_id=eid, family="m4le", variant=name, length=_bucket(item.get("length_bucket")),
             n_tokens=counter.count(item["input"]) if counter is not None else None, text=item["input"], sessions=None,
             meta=json.dumps({"line": item["_line"]}),
         )
         probes.add(
-            probe_id=eid, episode_id=eid, family="m4le", variant=task, ability=ability,
+            probe_id=eid, episode_id=eid, family="m4le", variant=name, ability=ability,
             length=_bucket(item.get("length_bucket")), depth=None, bin=None, question=item["instruction"],
-            answer_prefix="", gold=item["answers"], choices=None, metric=metric, chance=0.0,
-            max_new_tokens=max_new_tokens, meta=json.dumps({"task": task, "source": "official", **extra}),
+            answer_prefix="", gold=item["answers"], choices=None, metric=rule["metric"], chance=0.0,
+            max_new_tokens=max_new_tokens,
+            meta=json.dumps({"task": name, "source": "official", "scoring": rule, **extra}, ensure_ascii=False),
         )
-    return episodes.table(), probes.table(), {"source": {"file": path.name, "task": task}, "metric": metric, "ability": ability}
+    source = {"file": path.name, "task": name}
+    return episodes.table(), probes.table(), {"source": source, "metric": rule["metric"], "ability": ability, "scoring": rule}

@@ -2,7 +2,8 @@
 # Rebuilds the first real leaderboard, leaderboards/embedded/: small datasets of every family (needle,
 # sort, joint-recall, longmemeval, m4le) sized for the embedded model's 2,048-token window, run by the
 # embedded model with its full context, by retrieval:embedded (BM25 memory read by the same model), by
-# no-context:embedded, oracle and random, then `lbs leaderboard build --normalize random`.
+# no-context:embedded, oracle and random, then `lbs leaderboard build --normalize chance` (each probe's
+# own chance level; the random run is a baseline row, not the yardstick).
 #
 #   bash leaderboards/build_embedded.sh      the whole thing: one vLLM server shared by every model run
 #
@@ -11,7 +12,7 @@
 #                                  writes to $LEADERBOARD_WORK/baselines-board unless LEADERBOARD_OUT is set
 #   LEADERBOARD_OUT=DIR            where the leaderboard goes (default leaderboards/embedded)
 #   LEADERBOARD_WORK=DIR           datasets and runs (default build/leaderboard-embedded, git-ignored)
-#   LEADERBOARD_NORMALIZE=MODE     none, random (default) or ref:SYSTEM
+#   LEADERBOARD_NORMALIZE=MODE     none, chance (default; random is an alias) or ref:SYSTEM
 #   LBS=COMMAND                    the lbs command (default .venv/bin/lbs when present, else lbs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ lbs() { "${LBS_CMD[@]}" "$@"; }
 BASELINES_ONLY=${LEADERBOARD_BASELINES_ONLY:-0}
 WORK=${LEADERBOARD_WORK:-build/leaderboard-embedded}
 if [ "$BASELINES_ONLY" = 1 ]; then OUT=${LEADERBOARD_OUT:-$WORK/baselines-board}; else OUT=${LEADERBOARD_OUT:-leaderboards/embedded}; fi
-NORMALIZE=${LEADERBOARD_NORMALIZE:-random}
+NORMALIZE=${LEADERBOARD_NORMALIZE:-chance}
 CONCURRENCY=4
 # Lengths are counted in the embedded model's tokens and include each answer budget (as `lbs demo`).
 TOK=(--tokenizer embedded --seed 0 --overwrite)

@@ -140,13 +140,13 @@ def build_m4le(
 def import_m4le(
     source: Path = typer.Argument(..., help="An M4LE task file (jsonl: instruction, input, answers, input_length, total_length, length_bucket)."),
     output: Path = typer.Option(..., "--output", "-o", help="Dataset directory to create."),
-    task: Optional[str] = typer.Option(None, help="Task name (default: the file name, e.g. mnds-news_semantic-multiple); its suffix is the ability."),
-    metric: Optional[str] = typer.Option(None, help="Metric (default: by the task and its answers: rouge_l_recall, contains_any, id_set_f1, count_match, bleu)."),
+    task: Optional[str] = typer.Option(None, help="M4LE task name (default: the file name, e.g. lcsts, mnds-news_semantic-multiple): its ability, metric, end tokens and language come from M4LE's table (data_builders/m4le_tasks.toml)."),
+    metric: Optional[str] = typer.Option(None, help="Metric override (default: the task's in M4LE's table: rouge_l_recall, m4le_acc, exact_match, cls_f1 or bleu); required for a task not in the table."),
     tokenizer: Optional[str] = typer.Option(None, help="Tokenizer that counts each input's n_tokens (default approx)."),
     max_new_tokens: int = typer.Option(256, help="Answer budget per item."),
     overwrite: bool = typer.Option(False, help="Replace an existing dataset directory."),
 ) -> None:
-    """Import M4LE's released items: the input is the episode, the instruction the question."""
+    """Import M4LE's released items: the input is the episode, the instruction the question (asked first, as M4LE does)."""
     from data_builders.m4le import import_official
 
     from . import io
@@ -168,10 +168,10 @@ def import_m4le(
 
 @import_app.command("book-sort")
 def import_book_sort(
-    source: Path = typer.Argument(..., help="Directory with Book-SORT's books_*.csv, excerpts_*.csv, segments_*.csv."),
+    source: Path = typer.Argument(..., help="Book-SORT directory: books_/excerpts_/segments_{L_E}-s{L_S}-n{N}.csv, or the Hugging Face data/test_e{L_E}_s{L_S}.parquet files."),
     output: Path = typer.Option(..., "--output", "-o", help="Dataset directory to create."),
     prompt: str = typer.Option("default", help="Prompt template (see tasks/templates/sort.toml) or a .toml file."),
-    split: str = typer.Option("all", help="all (lossless), test (excerpts 0-99) or heldout."),
+    split: str = typer.Option("all", help="all (lossless), test (excerpts 0-99) or heldout (SORT's validation, 100 on)."),
     max_new_tokens: int = typer.Option(8, help="Answer budget per probe."),
     overwrite: bool = typer.Option(False, help="Replace an existing dataset directory."),
 ) -> None:
@@ -180,8 +180,9 @@ def import_book_sort(
 
     from . import io
 
+    split = {"validation": "heldout"}.get(split, split)  # SORT's name for the held-out excerpts
     if split not in ("all", "test", "heldout"):
-        raise UserError("--split must be all, test or heldout")
+        raise UserError("--split must be all, test or heldout (validation)")
     if max_new_tokens < 1:
         raise UserError("--max-new-tokens must be at least 1")
     io.prepare_output_dir(output, overwrite, marker="manifest.json")
@@ -200,13 +201,17 @@ def import_book_sort(
     _report_dataset(output, manifest)
     if extra["in_memory"].startswith("nothing"):
         err.print("note: the books file has no text column, so in-memory runs have no book to ingest", highlight=False)
+    inexact = [name for name, same in extra["official"]["byte_identical"].items() if not same]
+    if inexact:
+        err.print(f"note: {', '.join(inexact)} will export with the same rows but not byte for byte "
+                  "(not written as pandas writes CSV)", highlight=False)
 
 
 @import_app.command("longmemeval")
 def import_longmemeval(
     source: Path = typer.Argument(..., help="An official LongMemEval file: longmemeval_s / _m / _oracle (.json array or .jsonl), cleaned or not."),
     output: Path = typer.Option(..., "--output", "-o", help="Dataset directory to create."),
-    variant: Optional[str] = typer.Option(None, help="s, m or oracle (default: from the file name). Only oracle haystacks may be out of time order."),
+    variant: Optional[str] = typer.Option(None, help="s, m or oracle (default: from the file name). Only oracle haystacks may have their days out of order."),
     template: str = typer.Option("default", help="Reader template (tasks/templates/longmemeval.toml: default, plain) or a .toml file."),
     tokenizer: Optional[str] = typer.Option(None, help="Tokenizer that counts each history's n_tokens (default approx)."),
     max_new_tokens: int = typer.Option(128, help="Answer budget per question."),
@@ -214,7 +219,7 @@ def import_longmemeval(
 ) -> None:
     """Import LongMemEval losslessly (streamed: the M file's 2.7 GB never sit in memory): one episode per
     question (its dated haystack), one probe (the question on its date), judged by `lbs score --judge`."""
-    from data_builders.longmemeval import VARIANTS, import_file
+    from data_builders.longmemeval import VARIANTS, import_file, inversion_warning
 
     from . import io
     from runners.progress import count_progress
@@ -229,6 +234,8 @@ def import_longmemeval(
     with count_progress("importing", err) as progress:
         manifest = import_file(source, output, variant, template, counter, max_new_tokens, overwrite, progress)
     _report_dataset(output, manifest)
+    if warning := inversion_warning(manifest):
+        err.print(warning, highlight=False, markup=False, soft_wrap=True)
 
 
 @export_app.command("longmemeval")
@@ -276,9 +283,10 @@ def export_lm_eval(
 @export_app.command("book-sort")
 def export_book_sort(
     data: Path = typer.Argument(..., help="A sort dataset directory (generated, built or imported)."),
-    output: Path = typer.Option(..., "--output", "-o", help="New directory for books*.csv, excerpts_*.csv, segments_*.csv."),
+    output: Path = typer.Option(..., "--output", "-o", help="New directory for books_/excerpts_/segments_{L_E}-s{L_S}-n{N}.csv (and book_texts/)."),
 ) -> None:
-    """Write a sort dataset in Book-SORT's CSV layout (an import round-trips to the same rows)."""
+    """Write a sort dataset in Book-SORT's CSV layout, as SORT's evaluation loader reads it (an
+    imported CSV directory comes back byte for byte)."""
     from data_builders.book_sort_official import export_official, write_official
 
     from . import io
@@ -286,30 +294,52 @@ def export_book_sort(
     ds = io.Dataset(data)
     if ds.manifest.get("family") != "sort":
         raise UserError(f"{data} is a {ds.manifest.get('family')} dataset, not sort")
-    groups = export_official(ds.episodes, ds.probes, ds.manifest)
+    groups, texts = export_official(ds.episodes, ds.probes, ds.manifest)
     with io.staged_dir(output) as stage:  # a new or empty directory: nothing of the user's is replaced
-        written = write_official(groups, stage)
+        written = write_official(groups, stage, texts)
     err.print(f"wrote {len(written)} files to {output}", highlight=False)
 
 
 @export_app.command("joint-recall-tokens")
 def export_joint_recall_tokens(
-    data: Path = typer.Argument(..., help="A joint-recall dataset directory."),
-    output: Path = typer.Option(..., "--output", "-o", help="New directory for tokens.parquet and layout.json."),
+    data: Optional[Path] = typer.Argument(None, help="A joint-recall dataset directory; without one, HAX's training grid."),
+    output: Path = typer.Option(..., "--output", "-o", help="New directory for the parquet file(s) and layout.json."),
+    max_n_ctx: int = typer.Option(16, help="Contexts the layout holds (HAX's --max_n_context): sets the padding."),
+    max_n_key: int = typer.Option(16, help="Keys the layout holds (HAX's --max_n_key): sets the context ids and padding."),
+    n_value: Optional[int] = typer.Option(None, help="Grid only: distinct values (default 16; a dataset brings its own)."),
+    train: int = typer.Option(10_000, help="Grid only: train sequences per (n_ctx, n_key) (HAX: 10,000)."),
+    test: int = typer.Option(100, help="Grid only: validation and test sequences each per (n_ctx, n_key) (HAX: 100)."),
+    min_n: int = typer.Option(5, help="Grid only: the smallest n_ctx and n_key (HAX: 5)."),
+    seed: int = typer.Option(0, help="Grid only: random seed."),
 ) -> None:
-    """Write joint-recall episodes as integer sequences in the HAX layout (BOS=1, PAD=3, SEP=4, values
-    10-25, keys 26-41, contexts 42-57, padded to 1058) with the mask of positions to predict."""
-    from tasks.joint_recall import LAYOUT, token_sequences
+    """Joint recall as integer sequences in HAX's layout (BOS=1, PAD=3, SEP=4, values from 10, then keys,
+    then contexts; columns `inputs` and `mask`, as HAX's collate reads them). From a dataset: its
+    episodes, in tokens.parquet. Without one: HAX's grid (n_ctx, n_key in 5..16; 10,000 train, 100
+    validation and 100 test sequences per pair, none repeated across splits) in train/validation/test.parquet."""
+    from tasks._hax_tokens import Layout, token_sequences, write_grid
 
     from . import io
 
+    if data is None:
+        layout = Layout(n_value if n_value is not None else 16, max_n_ctx, max_n_key)
+        with io.staged_dir(output) as stage:  # a new or empty directory: nothing of the user's is replaced
+            counts = write_grid(stage, layout, train, test, seed, min_n)
+            io.write_json({**layout.describe(), "seed": seed, "splits": counts,
+                           "grid": {"n_ctx": [min_n, max_n_ctx], "n_key": [min_n, max_n_key]}}, stage / "layout.json")
+        err.print(f"wrote {sum(counts.values())} sequences ({', '.join(f'{k} {v}' for k, v in counts.items())}) to {output}",
+                  highlight=False)
+        return
     ds = io.Dataset(data)
     if ds.manifest.get("family") != "joint-recall":
         raise UserError(f"{data} is a {ds.manifest.get('family')} dataset, not joint-recall")
-    tokens = token_sequences(ds.episodes)
+    if n_value is not None:
+        raise UserError("--n-value is for the grid: a dataset's episodes bring their own n_value")
+    layout = Layout(int(ds.manifest.get("params", {}).get("n_value", 16)), max_n_ctx, max_n_key)
+    tokens = token_sequences(ds.episodes, layout)
     with io.staged_dir(output) as stage:  # a new or empty directory: nothing of the user's is replaced
         io.write_parquet(tokens, stage / "tokens.parquet")
-        io.write_json({**LAYOUT, "dataset": ds.manifest["content_hash"], "sequences": tokens.num_rows}, stage / "layout.json")
+        io.write_json({**layout.describe(), "dataset": ds.manifest["content_hash"], "sequences": tokens.num_rows},
+                      stage / "layout.json")
     err.print(f"wrote {tokens.num_rows} sequences to {output / 'tokens.parquet'}", highlight=False)
 
 
@@ -339,7 +369,7 @@ def _report_dataset(output: Path, manifest: dict) -> None:
 def run(
     data: Path = typer.Argument(..., help="Dataset directory."),
     system: str = typer.Option(
-        "embedded", "--system", "-s", help="System spec: embedded, oracle, random, no-context:SPEC, openai:MODEL,base_url=URL ..."
+        "embedded", "--system", "-s", help="System spec: embedded, oracle, random, no-context:SPEC, openai:MODEL,base_url=URL, your own python:MODULE:ATTR ... (lbs systems lists them)."
     ),
     output: Path = typer.Option(..., "--output", "-o", help="Run directory."),
     condition: str = typer.Option("in-context", help="in-context, in-memory or no-context."),
@@ -354,6 +384,8 @@ def run(
     address: Optional[str] = typer.Option(None, help="Ray: the cluster to join (auto, or HOST:PORT); default $RAY_ADDRESS, else a local cluster on this machine."),
     workers: Optional[int] = typer.Option(None, help="Ray: actors (default: as many as the cluster holds with --resources-per-worker)."),
     resources_per_worker: Optional[str] = typer.Option(None, help="Ray: what each actor reserves, e.g. GPU=1,CPU=4 (default CPU=1); --concurrency is per actor."),
+    log_samples: bool = typer.Option(True, help="Keep each probe's prompt in prompts.parquet + contexts.parquet (each context once) for lbs show / lbs view."),
+    allow_overflow: bool = typer.Option(False, "--allow-overflow", help="Send probes longer than the system's context window anyway (they fail one by one)."),
 ) -> None:
     """Run a system on a dataset: predictions, scores and aggregates in the run directory."""
     from runners.local import RunConfig
@@ -368,7 +400,8 @@ def run(
         raise UserError("--address, --workers and --resources-per-worker need --backend ray")
     cfg = RunConfig(
         dataset=data, system=system, out=output, condition=Condition.parse(condition), concurrency=concurrency,
-        resume=resume, overwrite=overwrite, use_cache=cache, limit=limit, seed=seed,
+        resume=resume, overwrite=overwrite, use_cache=cache, limit=limit, seed=seed, log_samples=log_samples,
+        allow_overflow=allow_overflow,
     )
     if judge is not None:
         from .judge import check_judgeable
@@ -392,6 +425,10 @@ def run(
         _judge_run(output, dataset, judge, None, concurrency or 4, cache)
     else:
         _note_unjudged(output, dataset.probes)
+    from .report import run_summary
+
+    for line in run_summary(output):  # the headline, n, CI and failed probes: what the run measured
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -472,20 +509,64 @@ def _note_unjudged(run_dir: Path, probe_table) -> None:
 def report(
     runs: List[Path] = typer.Argument(..., help="Run directories."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where heatmaps go (default: the run dir, or ./report)."),
-    normalize_by: Optional[str] = typer.Option(None, help="Divide every score by this system's score at its shortest length (M4LE's normalisation)."),
+    normalize_by: Optional[str] = typer.Option(None, help="Divide every score by this system's score at its shortest length (M4LE's normalisation; same as --normalize ref:SYSTEM)."),
+    normalize: str = typer.Option("none", help="none; chance (alias random): (score - chance) / (1 - chance), chance from the probes; ref:SYSTEM (M4LE)."),
 ) -> None:
-    """Print a table of scores per family and write a depth (or bin) x length heatmap per system."""
+    """Print a table of scores per family (with failed probes), SORT's position bias and judged scores,
+    and write a depth (or bin) x length heatmap per system."""
     from . import io
-    from .report import heatmaps, load_aggregates, normalize, print_table
+    from .leaderboard import normalize as normalize_scores
+    from .report import heatmaps, load_aggregates, plot_values, print_checks, print_table
 
     agg = load_aggregates(runs)
-    if normalize_by:
-        agg = normalize(agg, normalize_by)
+    if normalize_by and normalize.strip() != "none":
+        raise UserError("give --normalize or --normalize-by, not both")
+    agg, note = normalize_scores(agg, f"ref:{normalize_by}" if normalize_by else normalize)
     out = output or (runs[0] if len(runs) == 1 else Path("report"))
     io.check_dir_path(Path(out))  # a bad output path fails before anything is printed
-    print_table(agg, console)
-    for path in heatmaps(agg, out):
+    print_table(agg, console, note)
+    print_checks(runs, agg, console)
+    for path in heatmaps(plot_values(agg), out):  # a cell whose probes all failed is blank, not a red 0
         console.print(f"heatmap: {path}", highlight=False)
+
+
+@app.command()
+def show(
+    run_dir: Path = typer.Argument(..., help="Run directory."),
+    failed: bool = typer.Option(False, "--failed", help="Only failed samples: an error, no score, or a primary score below 1."),
+    probe: List[str] = typer.Option([], "--probe", help="Only this probe id; repeat for several."),
+    limit: Optional[int] = typer.Option(10, help="Show at most N samples (0: all)."),
+    prompt_chars: int = typer.Option(600, help="Characters of the prompt's tail to show."),
+    full_prompt: bool = typer.Option(False, "--full-prompt", help="Show whole prompts."),
+) -> None:
+    """Print a run's samples: ids, family/variant/length, question, prompt tail, output, gold, scores, judge verdict, error."""
+    from .samples_page import show as show_samples
+
+    if limit is not None and limit < 0 or prompt_chars < 0:
+        raise UserError("--limit and --prompt-chars must be at least 0")
+    show_samples(run_dir, console, err, only_failed=failed, probe=probe, limit=limit or None,
+                 prompt_chars=None if full_prompt else prompt_chars)
+
+
+@app.command()
+def view(
+    runs: List[Path] = typer.Argument(..., help="Run directories."),
+    output: Path = typer.Option(..., "--output", "-o", help="Directory for the page (index.html)."),
+    limit: Optional[int] = typer.Option(None, help="At most N samples per run."),
+    prompt_chars: int = typer.Option(20000, help="Cut each context to its head and tail, this many characters in all (0: whole)."),
+    title: Optional[str] = typer.Option(None, help="Page title."),
+    overwrite: bool = typer.Option(False, help="Replace an earlier page in OUTPUT."),
+) -> None:
+    """Write a self-contained HTML sample browser (no network): filter by run, family, variant, length, score and
+    error; prompt, output, gold, scores and judge verdict side by side."""
+    from .samples_page import write_view
+
+    if limit is not None and limit < 1 or prompt_chars < 0:
+        raise UserError("--limit must be at least 1 and --prompt-chars at least 0")
+    page, n, notes = write_view(runs, output, limit=limit, prompt_chars=prompt_chars or None, overwrite=overwrite, title=title)
+    for note in notes:
+        err.print(f"note: {note}", highlight=False, markup=False)
+    err.print(f"wrote {page} ({n} samples); open it in a browser", highlight=False)
 
 
 @app.command()
@@ -506,7 +587,7 @@ def systems(
     reference: bool = typer.Option(False, "--reference", help="Only the reference memory models."),
     names: bool = typer.Option(False, "--names", help="Only catalogue names, one per line (for scripts)."),
 ) -> None:
-    """System kinds (for --system) and the model catalogue (embedded, ref:NAME)."""
+    """System kinds (for --system; plugins and python:MODULE:ATTR included) and the model catalogue (embedded, ref:NAME)."""
     from .systems_table import print_systems
 
     if names:

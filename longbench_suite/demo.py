@@ -21,10 +21,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import polars as pl
+from rich import box
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
+from .aggregate import TASK_AVERAGED
 from .generate import generate_dataset
-from .report import heatmaps, load_aggregates, print_table
+from .heatmap import fmt_len, pool
+from .report import heatmaps, load_aggregates, print_checks
 
 # Lengths include RULER's answer budget; the window is 2,048 tokens, so 1.5k leaves room for the
 # +-2% length tolerance and the 32-token answer budget (needle answers are one number).
@@ -95,7 +101,90 @@ def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
         summary = judge_run(judged, io.Dataset(workdir / "data" / "longmemeval"), f"embedded,{endpoint}", concurrency=concurrency)
         console.print(f"longmemeval embedded: {summary['judged']} answers judged by the embedded model (metric llm_judge)")
     agg = load_aggregates(runs)
-    print_table(agg, console)
+    print_summary(agg, console)  # compact: the full tables are `lbs report RUN...`
+    print_checks(runs, agg, console)  # failed probes' reasons, SORT's position bias, llm_judge beside lme_match
     for path in heatmaps(agg, workdir / "report"):
         console.print(f"heatmap: {path}")
     console.print(f"demo finished in {time.monotonic() - t0:.0f}s")
+    console.print(f"full tables with 95% CIs: lbs report {workdir / 'runs'}/*/* -o {workdir / 'report'}", highlight=False,
+                  markup=False, soft_wrap=True)
+
+
+# --- the demo's tables ------------------------------------------------------------------------------
+# Compact on purpose (an 80-column terminal): per family, one row per run by length, then the runs
+# side by side per (task, metric) and per ability. `lbs report` prints every cell with its CI, one
+# row per system x condition x variant x metric, which for M4LE (a metric per task and ability) was 10
+# rows per run. Scores pool the probes' own metrics, weighted by n; no cell wraps inside a word.
+
+_AXES = ("variant", "ability", "length", "depth", "bin")
+
+
+def print_summary(agg: pl.DataFrame, console: Console) -> None:
+    agg = agg.filter(pl.col("primary"))
+    for family in sorted(agg.get_column("family").unique().to_list()):
+        part = agg.filter(pl.col("family") == family)
+        tables = [_length_table(part, family), _side_by_side(part, family, "variant"), _side_by_side(part, family, "ability")]
+        for table in filter(None, tables):
+            console.print(table)
+            console.print()
+
+
+def _marginal(agg: pl.DataFrame, *keep: str) -> pl.DataFrame:
+    """Rows with exactly the columns `keep` set among the grouping columns."""
+    return agg.filter(pl.all_horizontal([pl.col(c).is_not_null() if c in keep else pl.col(c).is_null() for c in _AXES]))
+
+
+def _pool(rows: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """heatmap.pool, with the failed probes summed too."""
+    failed = pl.col("n_errors").fill_null(0).sum() if "n_errors" in rows.columns else pl.lit(0, pl.Int64)
+    return pool(rows, keys, failed.alias("failed"))
+
+
+def _x100(mean: float | None) -> str:
+    return "—" if mean is None else f"{mean * 100:.1f}"
+
+
+def _length_table(part: pl.DataFrame, family: str) -> Table:
+    runs = ["system", "condition"]
+    by_length = _pool(_marginal(part, "length"), [*runs, "length"])
+    overall = _pool(_marginal(part), runs).sort(runs)
+    lengths = sorted(by_length.get_column("length").unique().to_list())
+    table = Table(title=f"{family}: score x100 by length", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
+                  show_edge=False)
+    for name in (*runs, *map(fmt_len, lengths), "all", "n", "failed"):
+        table.add_column(name, no_wrap=True, overflow="ellipsis", justify="left" if name in runs else "right")
+    cells = {(r["system"], r["condition"], r["length"]): r["mean"] for r in by_length.iter_rows(named=True)}
+    for r in overall.iter_rows(named=True):
+        table.add_row(Text(r["system"]), Text(r["condition"]),
+                      *[_x100(cells.get((r["system"], r["condition"], n))) for n in lengths],
+                      _x100(r["mean"]), str(r["n"]), str(r["failed"]))
+    return table
+
+
+def _side_by_side(part: pl.DataFrame, family: str, axis: str) -> Table | None:
+    """Rows: the family's tasks (with their metric) or abilities; columns: the runs. None when the
+    family has fewer than two."""
+    runs = ["system", "condition"]
+    several = part.get_column("metric").n_unique() > 1  # M4LE: each task scores by its own metrics
+    keys = [axis, "metric"] if axis == "variant" and several else [axis]
+    rows = _pool(_marginal(part, axis).filter(pl.col(axis) != TASK_AVERAGED), [*runs, *keys])
+    names = rows.select(keys).unique().sort(keys).rows()
+    if len({name[0] for name in names}) < 2:
+        return None
+    order = part.select(runs).unique(maintain_order=True).sort(runs).rows()
+    systems = [s for s, _ in order]
+    title = "by ability" if axis == "ability" else "by task and metric" if "metric" in keys else "by task"
+    table = Table(title=f"{family}: score x100 {title}", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
+                  show_edge=False)
+    for key in keys:
+        table.add_column("task" if key == "variant" else key, no_wrap=True, overflow="ellipsis")
+    for system, condition in order:  # short header lines: a wrapper apart, the condition when the system recurs
+        head = system.replace(":", ":\n") + (f"\n{condition}" if systems.count(system) > 1 else "")
+        table.add_column(Text(head, justify="right"), no_wrap=True, overflow="ellipsis", justify="right")
+    found = {(r["system"], r["condition"], *[r[k] for k in keys]): r["mean"] for r in rows.iter_rows(named=True)}
+    for name in names:
+        table.add_row(*map(Text, name), *[_x100(found.get((s, c, *name))) for s, c in order])
+    if axis == "ability":  # LongMemEval's task-averaged accuracy: the plain mean of the ability means
+        means = [[found.get((s, c, n[0])) for n in names] for s, c in order]
+        table.add_row(Text(TASK_AVERAGED), *[_x100(sum(m) / len(m)) if None not in m else "—" for m in means])
+    return table

@@ -20,6 +20,20 @@ Per group, one-sided (H1: the candidate is worse):
 A group regresses only when the observed drop (baseline mean - candidate mean) is larger than
 `max_drop` AND its Holm-adjusted p-value is at most `alpha`.
 
+Power. A test on few probes cannot see a drop, and "no significant drop" is then no evidence of "no
+drop". Every group reports its minimum detectable drop (`min_detectable_drop`): the smallest drop
+that could be significant at the level alpha / m (m tested groups: a p-value that low is rejected by
+Holm whatever the other groups do).
+  0/1 scores     exact: k = ceil(log2(m / alpha)) losses and no wins give p = 2^-k <= alpha / m, and no
+                 outcome with fewer net losses (losses - wins) is significant, so the smallest
+                 detectable drop is k / n; none when k > n (e.g. n = 4 at alpha 0.05: any result passes).
+  other scores   approximate: z(1 - alpha/m) * s / sqrt(n), s the standard deviation of the observed
+                 paired differences (the spread of the bootstrap's null mean); none when n < 2 or
+                 alpha/m < 1/(resamples + 1) (the smallest p-value the bootstrap can give).
+A group that did not regress is `inconclusive` when its minimum detectable drop is larger than
+`max_drop` (or none): the gate could not have caught the drop it is asked to catch. The gate's outcome
+is then "inconclusive" (exit 3; `allow_inconclusive` makes it exit 0), never "passed".
+
 Multiple groups: Holm-Bonferroni over all tested groups. The gate fails when any group fails, so the
 error that matters to a CI user is the family-wise one (the chance that the gate fails at all when
 nothing changed); Holm bounds it by alpha under any dependence between groups, and is uniformly more
@@ -42,6 +56,7 @@ its threshold (invalid answers: and above the baseline's rate, so identical weak
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -304,6 +319,34 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
+def mcnemar_min_losses(level: float) -> int:
+    """The fewest discordant pairs that can make the one-sided exact McNemar test significant at
+    `level`: k = ceil(log2(1 / level)), all of them losses (p = P(Binomial(k, 1/2) >= k) = 2^-k).
+    With w wins the losses needed grow faster than w, so no outcome with losses - wins < k is
+    significant either (tests/test_gate_power.py checks this exhaustively up to 300 pairs)."""
+    return max(1, math.ceil(-math.log2(level) - 1e-9))
+
+
+def min_detectable_drop(baseline: np.ndarray, candidate: np.ndarray, level: float,
+                        resamples: int = DEFAULT_RESAMPLES) -> float | None:
+    """The smallest drop (baseline mean - candidate mean) the group's test could find significant at
+    `level`, for the test paired_test would use; None when no drop of any size could be.
+      0/1 scores     mcnemar_min_losses(level) / n (exact: a drop is net losses / n)
+      other scores   z(1 - level) * s / sqrt(n), s the sd of the paired differences (normal
+                     approximation of the bootstrap's null mean, whose sd is s / sqrt(n))"""
+    baseline, candidate = np.asarray(baseline, dtype=np.float64), np.asarray(candidate, dtype=np.float64)
+    n = len(baseline)
+    if is_binary(baseline) and is_binary(candidate):
+        k = mcnemar_min_losses(level)
+        return k / n if k <= n else None
+    if n < 2 or level < 1 / (resamples + 1):
+        return None
+    from scipy.stats import norm
+
+    spread = float(np.std(candidate - baseline, ddof=1))
+    return float(norm.ppf(1 - level)) * spread / math.sqrt(n)
+
+
 @dataclass
 class GroupResult:
     key: dict[str, Any]
@@ -315,18 +358,31 @@ class GroupResult:
     test: PairedTest
     p_holm: float
     regressed: bool
+    min_detectable_drop: float | None = None  # at alpha / (groups tested); None: no drop could be significant
+    inconclusive: bool = False  # not regressed, and a drop of max_drop could not have been detected
 
     @property
     def drop(self) -> float:
         return self.baseline_mean - self.candidate_mean
+
+    @property
+    def decision(self) -> str:
+        return "regression" if self.regressed else "inconclusive" if self.inconclusive else "pass"
+
+    @property
+    def detectable(self) -> str:
+        """The minimum detectable drop in words (gate check detail, CLI verdict)."""
+        if self.min_detectable_drop is None:
+            return "no drop of any size could be significant"
+        return f"smallest detectable drop {self.min_detectable_drop:.3g}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"group": self.key, "label": self.label, "metrics": self.metrics, "n": self.n,
                 "baseline_mean": self.baseline_mean, "candidate_mean": self.candidate_mean,
                 "difference": self.candidate_mean - self.baseline_mean, "test": self.test.method,
                 "wins": self.test.wins, "losses": self.test.losses, "p_value": self.test.p_value,
-                "p_holm": self.p_holm, "regressed": self.regressed,
-                "decision": "regression" if self.regressed else "pass"}
+                "p_holm": self.p_holm, "min_detectable_drop": self.min_detectable_drop,
+                "regressed": self.regressed, "decision": self.decision}
 
 
 @dataclass(frozen=True)
@@ -346,18 +402,23 @@ class Group:
 def compare_groups(groups: Sequence[Group], max_drop: float = DEFAULT_MAX_DROP, alpha: float = DEFAULT_ALPHA,
                    seed: int = 0, resamples: int = DEFAULT_RESAMPLES) -> list[GroupResult]:
     """Test every group, adjust by Holm, decide: a group regresses when its observed drop exceeds
-    `max_drop` and its adjusted p-value is at most `alpha`. The CLI and the calibration both call this."""
+    `max_drop` and its adjusted p-value is at most `alpha`; it is inconclusive when it did not and
+    its minimum detectable drop is above `max_drop`. The CLI and the calibration both call this."""
     tests = []
     for g in groups:
         # A generator per (seed, group): adding a group never changes another group's p-value.
         rng = np.random.default_rng([seed, zlib.crc32(g.label.encode())])
         tests.append(paired_test(g.baseline, g.candidate, rng, resamples))
     adjusted = holm([t.p_value for t in tests])
+    level = alpha / max(1, len(groups))  # Holm's first step: significant whatever the other groups show
     out = []
     for g, t, p in zip(groups, tests, adjusted, strict=True):
         b, c = float(np.mean(g.baseline)), float(np.mean(g.candidate))
+        regressed = bool(b - c > max_drop + 1e-12 and p <= alpha)
+        mdd = min_detectable_drop(g.baseline, g.candidate, level, resamples)
         out.append(GroupResult(key=g.key, label=g.label, metrics=list(g.metrics), n=len(g.baseline), baseline_mean=b,
-                               candidate_mean=c, test=t, p_holm=p, regressed=bool(b - c > max_drop + 1e-12 and p <= alpha)))
+                               candidate_mean=c, test=t, p_holm=p, regressed=regressed, min_detectable_drop=mdd,
+                               inconclusive=not regressed and (mdd is None or mdd > max_drop + 1e-12)))
     return out
 
 
@@ -374,6 +435,7 @@ class Settings:
     max_invalid_rate: float | None = None  # None: max_error_rate
     seed: int = 0
     resamples: int = DEFAULT_RESAMPLES
+    allow_inconclusive: bool = False  # exit 0 instead of 3 when a group could not have seen a max_drop drop
 
     def check(self) -> None:
         unknown = [g for g in self.group_by if g not in GROUP_COLUMNS]
@@ -401,10 +463,15 @@ class Settings:
 @dataclass
 class Check:
     name: str  # dataset | missing | errors | invalid | regression
-    passed: bool | None  # None: not applicable
+    passed: bool | None  # None: not applicable, or not decided (inconclusive)
     detail: str
     value: float | None = None
     threshold: float | None = None
+    inconclusive: bool = False  # regression: no group regressed, but some could not have been seen to
+
+
+# Exit codes of `lbs gate` (2, bad input, is cli.main's for every command).
+EXIT_CODES = {"passed": 0, "failed": 1, "inconclusive": 3}
 
 
 @dataclass
@@ -417,23 +484,38 @@ class GateResult:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def outcome(self) -> str:
+        """failed (a check failed), inconclusive (none failed, but a group could not have detected a
+        drop of max_drop), or passed."""
+        if self.failures:
+            return "failed"
+        return "inconclusive" if any(c.inconclusive for c in self.checks) else "passed"
+
+    @property
     def passed(self) -> bool:
-        return all(c.passed is not False for c in self.checks)
+        return self.outcome == "passed"
 
     @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if c.passed is False]
 
     @property
+    def inconclusive_groups(self) -> list[GroupResult]:
+        return [g for g in self.groups if g.inconclusive]
+
+    @property
     def exit_code(self) -> int:
-        return 0 if self.passed else 1
+        if self.outcome == "inconclusive" and self.settings.allow_inconclusive:
+            return EXIT_CODES["passed"]
+        return EXIT_CODES[self.outcome]
 
     def to_dict(self) -> dict[str, Any]:
         settings = asdict(self.settings)
         settings["group_by"] = list(self.settings.group_by)
         settings["max_invalid_rate"] = _invalid_threshold(self.settings)
         settings["correction"] = "holm"
-        return {"passed": self.passed, "exit_code": self.exit_code, "failures": [c.name for c in self.failures],
+        return {"outcome": self.outcome, "passed": self.passed, "exit_code": self.exit_code,
+                "failures": [c.name for c in self.failures],
                 "baseline": self.baseline, "candidate": self.candidate, "settings": settings,
                 "checks": [asdict(c) for c in self.checks], "groups": [g.to_dict() for g in self.groups],
                 "notes": self.notes}
@@ -562,5 +644,11 @@ def _regression_check(results: list[GroupResult], settings: Settings) -> Check:
     if failed:
         return Check("regression", False, f"{len(failed)} of {len(results)} groups dropped by more than {settings.max_drop:g} "
                      f"at alpha {settings.alpha:g} (Holm): {'; '.join(failed)}", float(len(failed)), 0.0)
+    unseen = [g for g in results if g.inconclusive]
+    if unseen:
+        return Check("regression", None, f"inconclusive: {len(unseen)} of {len(results)} groups could not have detected a "
+                     f"drop of {settings.max_drop:g} at alpha {settings.alpha:g} (Holm): "
+                     + "; ".join(f"{g.label} (n={g.n}, {g.detectable})" for g in unseen),
+                     float(len(unseen)), 0.0, inconclusive=True)
     return Check("regression", True, f"no group of {len(results)} dropped by more than {settings.max_drop:g} "
                  f"at alpha {settings.alpha:g} (Holm)", 0.0, 0.0)

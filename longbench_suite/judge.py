@@ -6,7 +6,10 @@ reply, as LongMemEval reads it. The family picks the template per probe (`judge_
 to judgments.parquet in the run directory with the judge's identity (spec, model as the endpoint
 named it, template set version) and the template used, then the run is re-scored. A re-judge
 replaces the previous verdicts; responses already judged by the same judge come from the response
-cache. Failed predictions are not sent to the judge (they score 0).
+cache. Failed predictions are not sent to the judge (they score 0). run.json's `judge` names the
+judge's model beside the family's official one (`official_judge_model`: LongMemEval's metrics accept
+only gpt-4o-2024-08-06 verdicts) and says whether they are the same; leaderboards mark a row judged
+by another model.
 """
 
 from __future__ import annotations
@@ -98,8 +101,34 @@ async def _judge(family, templates, spec, rows, todo, concurrency, use_cache, on
             label=None if error else "yes" in reply.lower(), error=error,
         )
     summary = {"identity": json.loads(identity), "judged": len(todo) - errors, "errors": errors,
-               "max_tokens": JUDGE_MAX_TOKENS, "described": described}
+               "max_tokens": JUDGE_MAX_TOKENS, "described": described,
+               **official_judge(json.loads(identity), getattr(family, "official_judge_model", None))}
     return out.table(), summary
+
+
+def official_judge(identity: dict, official: str | None) -> dict[str, Any]:
+    """The judge's model (as the endpoint named it, else as configured, else the spec) beside the
+    family's official judge model; `official` is None when the family pins none."""
+    model = identity.get("version") or identity.get("model") or identity.get("spec")
+    return {"model": model, "official_model": official, "official": None if official is None else model == official}
+
+
+def judge_note(judge: dict | None, family_name: str) -> tuple[str | None, bool | None]:
+    """A run's judge as a leaderboard shows it, and whether it is the family's official judge (None:
+    not judged, or the family pins no model). Reads run.json's `judge`; older runs lack the model keys."""
+    if not judge:
+        return None, None
+    found = official_judge(judge.get("identity") or {}, None)["model"]
+    model = judge.get("model") or found
+    official = judge.get("official_model")
+    if official is None:
+        try:
+            official = getattr(task_family(family_name), "official_judge_model", None)
+        except UserError:  # a plugin family no longer installed
+            official = None
+    if official is None or model is None:
+        return model, None
+    return (model, True) if model == official else (f"{model} (not the official {official})", False)
 
 
 def judge_run(run_dir: Path, dataset: io.Dataset, judge_spec: str, templates_path: Path | None = None,

@@ -1,6 +1,6 @@
 """`lbs leaderboard build|diff`: publish runs as a leaderboard directory, and compare two of them.
 
-    lbs leaderboard build RUN... -o leaderboards/NAME [--normalize none|random|ref:SYSTEM] [--title T] [--overwrite]
+    lbs leaderboard build RUN... -o leaderboards/NAME [--normalize none|chance|ref:SYSTEM] [--title T] [--overwrite]
     lbs leaderboard diff OLD NEW        (leaderboard directories or their leaderboard.parquet)
 
 Registered in cli.py with `app.add_typer(leaderboard_cli.app, name="leaderboard")`.
@@ -30,7 +30,8 @@ def _consoles():
 def build(
     runs: List[Path] = typer.Argument(..., help="Run directories (one dataset per family across them)."),
     output: Path = typer.Option(..., "--output", "-o", help="Leaderboard directory to create, e.g. leaderboards/NAME."),
-    normalize: str = typer.Option("none", help="none; random: (score - random) / (1 - random), needs a random-baseline run; "
+    normalize: str = typer.Option("none", help="none; chance (alias random): (score - chance) / (1 - chance), chance being "
+                                                "the probes' own chance level (no random run needed); "
                                                 "ref:SYSTEM: divided by SYSTEM's score at its shortest length (M4LE)."),
     title: Optional[str] = typer.Option(None, help="Page and README title (default: longbench-suite leaderboard)."),
     template: Optional[Path] = typer.Option(None, help="Page template (default: leaderboards/templates/index.html)."),
@@ -45,7 +46,36 @@ def build(
         err.print(f"note: no score after --normalize {normalize} for: {', '.join(manifest['left_out_families'])}",
                   highlight=False, markup=False)
     err.print(f"wrote {output}: {manifest['rows']} rows from {len(manifest['runs'])} runs, families "
-              f"{', '.join(manifest['families'])} (normalization {normalize})", highlight=False, markup=False)
+              f"{', '.join(manifest['families'])} (normalization {manifest['normalization']})", highlight=False, markup=False)
+    for note in manifest.get("notes", []):  # failed probes, noise against baselines, position bias
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def rerender(
+    board: Path = typer.Argument(..., help="A published leaderboard directory (its aggregates.parquet and leaderboard.json)."),
+    dataset: List[str] = typer.Option([], "--dataset", "-d", help="FAMILY=PATH of each family's dataset (checked by content hash)."),
+    normalize: str = typer.Option("chance", help="none, chance (alias random) or ref:SYSTEM."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write (default: in place, with --overwrite)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing leaderboard directory."),
+) -> None:
+    """Re-render a board from its stored aggregates with another normalisation, without its runs: chance
+    levels come from its datasets (regenerate them with the same parameters and seed if needed)."""
+    from .errors import UserError
+    from .leaderboard_render import rerender as rerender_board
+
+    _, err = _consoles()
+    datasets = {}
+    for item in dataset:
+        family, sep, path = item.partition("=")
+        if not sep or not family or not path:
+            raise UserError(f"--dataset takes FAMILY=PATH, not {item!r}")
+        datasets[family.strip()] = Path(path)
+    manifest = rerender_board(board, datasets, normalize, output, overwrite)
+    err.print(f"re-rendered {output or board}: {manifest['rows']} rows (normalization {manifest['normalization']})",
+              highlight=False, markup=False)
+    for note in manifest.get("notes", []):
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -6,8 +6,9 @@ pass: text by html.escape, fragments built from escaped values, and the data as 
 <script type="application/json"> block with <, > and & written as \\u003c, \\u003e, \\u0026, which the
 page's script renders with textContent. Its Content-Security-Policy forbids anything from outside and
 runs only the template's own script and style (by hash), so a name that slipped through could not run.
-Plots: report.heatmaps (needle depth x length, and every family's bin x length), score against context
-length per family, and SORT's accuracy by distance bin per excerpt length.
+Plots: heatmap.heatmaps (each family's own rows x length: needle depth, SORT bin, LongMemEval's and
+M4LE's abilities), score against context length per family, and SORT's accuracy by distance bin per
+excerpt length.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import polars as pl
 from . import io, leaderboard
 from .errors import UserError
 from .leaderboard import OVERALL
-from .report import _fmt_len, heatmaps
+from .heatmap import heatmaps
+from .report import _fmt_len, plot_values
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "leaderboards" / "templates" / "index.html"
 PLOTS = "plots"
@@ -36,7 +38,7 @@ PLOTS = "plots"
 class Column:
     key: str  # the table column ("<family>/<ability>" for a score group)
     label: str
-    kind: str  # text, rank, score, int, compact (1.2M), seconds
+    kind: str  # text, rank, score, int, compact (1.2M), seconds, percent (a share, shown x100 with %)
     family: str | None = None
     detail: bool = False  # shown when its family is chosen (abilities, the family's rank)
     scope: str = ""  # "all": shown only over all families (rank, overall)
@@ -65,7 +67,13 @@ def columns(table: pl.DataFrame) -> list[Column]:
         else:
             out.append(Column(group, ability, "score", family, detail=True))
     out += [
-        Column("probes", "Probes", "int"), Column("errors", "Errors", "int"),
+        Column("probes", "Probes", "int"),
+        Column("errors", "Errors", "int", help="Probes whose prediction failed: left out of the scores, not counted as 0"),
+        Column("sort/a_share", "SORT A share", "percent", "sort",
+               help="Share of valid SORT answers that pick A (always answering A scores chance)"),
+        Column("sort/swap_consistency", "SORT A/B consistency", "percent", "sort",
+               help="Of segment pairs asked in both orders, the share answered with the same segment both times"),
+        Column("judge", "Judge", "text", help="LLM judge's model; \"not the official\": scores not comparable with the paper's"),
         Column("usage/tokens_per_probe", "Tokens/probe", "int", help="Prompt + completion tokens per probe"),
         Column("latency/p50_s", "Latency p50 (s)", "seconds", help="Answered probes that were not cache hits"),
         Column("latency/p95_s", "Latency p95 (s)", "seconds"),
@@ -76,17 +84,23 @@ def columns(table: pl.DataFrame) -> list[Column]:
         Column("footprint/index_items", "Index items", "compact", help="Largest per-episode retrieval index"),
         Column("footprint/index_bytes", "Index bytes", "compact"),
     ]
-    # Footprint columns nobody reported would be a wall of dashes.
-    return [c for c in out if not c.key.startswith("footprint/") or table.get_column(c.key).null_count() < table.height]
+    # Footprint (and SORT bias) columns nobody reported would be a wall of dashes.
+    return [c for c in out if not c.key.startswith(("footprint/", "sort/a_share", "sort/swap", "judge"))
+            or (c.key in table.columns and table.get_column(c.key).null_count() < table.height)]
 
 
 def cell(table_row: dict[str, Any], column: Column) -> Any:
-    """A column's value in a row: [mean, ci_low, ci_high, n] for scores (None when missing)."""
+    """A column's value in a row: [mean, ci_low, ci_high, n, n_errors, marks] for scores, marks being "!"
+    (more failed probes than leaderboard.MAX_ERROR_SHARE) and "~" (within a baseline's CI); None when
+    there is no score and nothing failed (a score whose every probe failed has a null mean)."""
     if column.kind == "score":
         mean = table_row.get(f"{column.key}/mean")
-        if mean is None:
+        n, errors = table_row.get(f"{column.key}/n"), table_row.get(f"{column.key}/n_errors") or 0
+        if mean is None and not errors:
             return None
-        return [mean, *(table_row.get(f"{column.key}/{s}") for s in ("ci_low", "ci_high", "n"))]
+        marks = ("!" if leaderboard.error_share(n, errors) > leaderboard.MAX_ERROR_SHARE else "") + \
+                ("~" if table_row.get(f"{column.key}/near_baseline") else "")
+        return [mean, table_row.get(f"{column.key}/ci_low"), table_row.get(f"{column.key}/ci_high"), n, errors, marks]
     return table_row.get(column.key)
 
 
@@ -103,8 +117,11 @@ def fmt(column: Column, value: Any) -> str:
     if value is None:
         return "—"
     if column.kind == "score":
-        mean, lo, hi, _ = value
-        return f"{mean * 100:.1f} [{lo * 100:.1f}, {hi * 100:.1f}]"
+        mean, lo, hi, _, errors, marks = value
+        text = "—" if mean is None else f"{mean * 100:.1f} [{lo * 100:.1f}, {hi * 100:.1f}]"
+        return text + (f" ({errors} failed)" if errors else "") + (f" {marks}" if marks else "")
+    if column.kind == "percent":
+        return f"{value * 100:.0f}%"
     if column.kind in ("text", "rank"):
         return str(value)
     if column.kind == "seconds":
@@ -132,6 +149,7 @@ def markdown(table: pl.DataFrame, manifest: dict, plots: Sequence[Plot], root: P
     rows = table.to_dicts()
     main = [c for c in cols if not c.detail]
     lines = [f"# {md(manifest['title'])}", "", md(manifest["normalization_note"]), "",
+             *[f"- {md(note)}" for note in manifest.get("notes", [])], *([""] if manifest.get("notes") else []),
              f"Built {md(manifest['built_at'])} by longbench-suite {md(manifest['suite_version'])} from "
              f"{len(manifest['runs'])} runs; `index.html` is the sortable page, `leaderboard.parquet` the data "
              "(scores as fractions), `aggregates.parquet` every run's raw rows.", ""]
@@ -209,6 +227,7 @@ def html_page(table: pl.DataFrame, manifest: dict, plots: Sequence[Plot], templa
     values = {
         "CSP": e(_csp(template)), "TITLE": e(manifest["title"]), "NORMALIZATION": e(manifest["normalization_note"]),
         "META": meta, "SECTIONS": _sections(manifest, plots), "DATA": script_json(data),
+        "NOTES": "".join(f'<li>{e(n)}</li>' for n in manifest.get("notes", [])),
     }
 
     def fill(m: re.Match) -> str:
@@ -282,13 +301,8 @@ def make_plots(agg: pl.DataFrame, out: Path, y_label: str) -> list[Plot]:
         bins = leaderboard.by_bin(agg, "sort")
         if not bins.is_empty():
             plots.append(_bin_plot(plt, bins, out, y_label))
-    cells = agg.filter(pl.col("primary") & pl.col("variant").is_null() & pl.col("ability").is_null() & pl.col("length").is_not_null())
-    for (system, condition, family), part in cells.group_by(["system", "condition", "family"], maintain_order=True):
-        # report.heatmaps draws depth x length, then bin x length, for the axes a family has.
-        axes = [name for axis, other, name in (("depth", "bin", "needle depth"), ("bin", "depth", "bin"))
-                if part.filter(pl.col(axis).is_not_null() & pl.col(other).is_null()).height]
-        for path, axis in zip(heatmaps(part, out), axes):
-            plots.append(Plot(path, f"{family}: {system} ({condition}), {axis} x context length", family))
+    # One heatmap per system x condition x family, on the family's own rows (heatmap.FAMILY_AXES).
+    plots += [Plot(h.path, h.caption, h.family) for h in heatmaps(agg, out, scale=y_label)]
     return plots
 
 
@@ -364,8 +378,8 @@ def _bin_plot(plt, bins: pl.DataFrame, out: Path, y_label: str) -> Plot:
 # --- the directory ----------------------------------------------------------------------------------
 
 def y_label(normalization: str) -> str:
-    if normalization == "random":
-        return "score above chance (x100)"
+    if leaderboard.canonical(normalization) == leaderboard.CHANCE:
+        return "score normalised by chance (x100; 0 = chance)"
     if normalization.startswith("ref:"):
         return f"score / {normalization[4:]} at its shortest (x100)"
     return "score (x100)"
@@ -378,11 +392,29 @@ def publish(runs: Sequence[Path], out: Path, normalization: str = "none", overwr
     page = load_template(template)  # bad inputs fail before anything is written
     io.prepare_output_dir(Path(out), overwrite, marker=leaderboard.TABLE)
     table, raw, normalized, manifest = leaderboard.build(runs, normalization, title or "longbench-suite leaderboard")
+    _write(Path(out), overwrite, table, raw, normalized, manifest, page)
+    return manifest
+
+
+def rerender(board: Path, datasets: dict[str, Path], normalization: str, out: Path | None = None,
+             overwrite: bool = False, template: Path | None = None) -> dict:
+    """A published board re-rendered from what it stores with another normalisation (leaderboard.rebuild),
+    into `out` (default: in place, which needs overwrite). Returns the new manifest."""
+    page = load_template(template)
+    out = Path(out or board)
+    io.prepare_output_dir(out, overwrite, marker=leaderboard.TABLE)
+    table, raw, normalized, manifest = leaderboard.rebuild(Path(board), datasets, normalization)
+    _write(out, overwrite, table, raw, normalized, manifest, page)
+    return manifest
+
+
+def _write(out: Path, overwrite: bool, table: pl.DataFrame, raw: pl.DataFrame, normalized: pl.DataFrame,
+           manifest: dict, page: str) -> None:
+    normalization = manifest["normalization"]
     with io.staged_dir(Path(out), overwrite, marker=leaderboard.TABLE) as stage:
         io.write_parquet(table.to_arrow(), stage / leaderboard.TABLE)
         io.write_parquet(raw.to_arrow(), stage / leaderboard.LONG)
-        plots = make_plots(normalized, stage / PLOTS, y_label(normalization))
+        plots = make_plots(plot_values(normalized), stage / PLOTS, y_label(normalization))  # failed cells: blank
         io.write_json(manifest, stage / leaderboard.MANIFEST)
         (stage / "README.md").write_text(markdown(table, manifest, plots, stage), encoding="utf-8")
         (stage / "index.html").write_text(html_page(table, manifest, plots, page), encoding="utf-8")
-    return manifest

@@ -200,9 +200,10 @@ def abstains(output: str, gold: Sequence[str] = ()) -> float:
     return 1.0 if _ABSTAIN.search(output or "") else 0.0
 
 
-# --- retrieval (LongMemEval's session-level recall and NDCG) ------------------------------------------
+# --- retrieval (LongMemEval's recall_any, recall_all and ndcg_any, session and turn level) -----------
 
-RETRIEVAL_K = (5, 10)
+RETRIEVAL_K = (1, 3, 5, 10, 30, 50)  # the cut-offs LongMemEval's retrieval evaluation reports
+TURN_PREFIX = "turn_"  # turn-level metrics: turn_recall_any@k ...; session-level ones have no prefix
 
 
 def recall_any(retrieved: Sequence[str], relevant: Sequence[str], k: int) -> float:
@@ -212,7 +213,7 @@ def recall_any(retrieved: Sequence[str], relevant: Sequence[str], k: int) -> flo
 
 
 def recall_all(retrieved: Sequence[str], relevant: Sequence[str], k: int) -> float:
-    """1 if every relevant id is in the top k."""
+    """1 if every relevant id is in the top k (1 when there is none: LongMemEval's all() of nothing)."""
     top = set(retrieved[:k])
     return float(all(r in top for r in relevant))
 
@@ -227,14 +228,15 @@ def _dcg(relevances: Sequence[float], k: int) -> float:
 
 
 def ndcg_any(retrieved: Sequence[str], relevant: Sequence[str], k: int) -> float:
-    """NDCG@k with binary relevance; the ideal ranking puts every relevant id first."""
+    """NDCG@k with binary relevance; the ideal ranking puts every relevant id first (0 when none is)."""
     wanted = set(relevant)
     ideal = _dcg([1.0] * len(wanted), k)
     return _dcg([1.0 if r in wanted else 0.0 for r in retrieved], k) / ideal if ideal else 0.0
 
 
 def retrieval_scores(retrieved: Sequence[str], relevant: Sequence[str]) -> dict[str, float]:
-    """recall_any@k, recall_all@k and ndcg_any@k for k in RETRIEVAL_K (duplicates keep their first rank)."""
+    """recall_any@k, recall_all@k and ndcg_any@k for k in RETRIEVAL_K over a ranking of sessions
+    (duplicates keep their first rank). `relevant` may be empty: recall_all is then 1, the others 0."""
     ranked = list(dict.fromkeys(retrieved))
     out = {}
     for k in RETRIEVAL_K:
@@ -244,109 +246,290 @@ def retrieval_scores(retrieved: Sequence[str], relevant: Sequence[str]) -> dict[
     return out
 
 
-# --- M4LE (summaries, translations, id lists and counts) -------------------------------------------
-
-# CJK ideographs (with extension A and the compatibility block), kana and hangul syllables: text that
-# rouge_score's default tokenizer would drop whole, since it keeps only [a-z0-9].
-_CJK = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff])")
-
-# M4LE scores with Google's rouge_score. Whether its scorer stems could not be checked against the
-# KwanWaiChung/M4LE source here, so the stemmer is on (Porter, as rouge_score's README shows it and
-# most summarisation code uses it): "runs" and "running" both become "run". Affects English only.
-ROUGE_USE_STEMMER = True
+def session_of_turn(turn_id: str) -> str:
+    """A turn id is `<session id>_<position>`: LongMemEval strips the last `_` part to get the session."""
+    return turn_id.rsplit("_", 1)[0]
 
 
-class _CjkCharTokenizer:
-    """rouge_score's tokenizer, except that each CJK character is a token of its own (M4LE splits
-    Chinese by character). Text without CJK is tokenised exactly as rouge_score's default does
-    (lower-cased [a-z0-9] words, Porter-stemmed when longer than 3); punctuation is dropped."""
+def turn_retrieval_scores(retrieved: Sequence[str], relevant: Sequence[str]) -> dict[str, float]:
+    """Metrics of a ranking of turns, as LongMemEval scores turn-level retrieval: turn_recall_any@k,
+    turn_recall_all@k, turn_ndcg_any@k over the relevant turns, and the session-level recall_any@k,
+    recall_all@k, ndcg_any@k of the same ranking.
 
-    def __init__(self, use_stemmer: bool):
-        from nltk.stem import porter
+    Session level, LongMemEval's way: a turn stands for its session when it is relevant; every other
+    turn of a session that holds relevant turns stands for a second, irrelevant document (their
+    `noans` ids), and a turn of any other session for its session. k is widened until the top holds
+    k distinct documents (or the ranking ends); a session is recalled when one of its relevant turns
+    is in that top, and NDCG is taken over the turns with the relevant turns as the ideal."""
+    ranked = list(dict.fromkeys(retrieved))
+    wanted = set(relevant)
+    sessions = {session_of_turn(t) for t in wanted}
+    docs = [session_of_turn(t) if t in wanted or session_of_turn(t) not in sessions else (session_of_turn(t), "other")
+            for t in ranked]
+    out = {}
+    for k in RETRIEVAL_K:
+        out[f"{TURN_PREFIX}recall_any@{k}"] = recall_any(ranked, list(wanted), k)
+        out[f"{TURN_PREFIX}recall_all@{k}"] = recall_all(ranked, list(wanted), k)
+        out[f"{TURN_PREFIX}ndcg_any@{k}"] = ndcg_any(ranked, list(wanted), k)
+        wide = _widened_k(docs, k)
+        found = {session_of_turn(t) for t in ranked[:wide] if t in wanted}
+        out[f"recall_any@{k}"] = float(bool(found))
+        out[f"recall_all@{k}"] = float(found == sessions)
+        out[f"ndcg_any@{k}"] = ndcg_any(ranked, list(wanted), wide)
+    return out
 
-        self._stemmer = porter.PorterStemmer() if use_stemmer else None
 
-    def tokenize(self, text: str) -> list[str]:
-        from rouge_score import tokenize
+def _widened_k(docs: Sequence[object], k: int) -> int:
+    """The smallest k' >= k whose top k' holds k distinct documents; one past the end when none does."""
+    seen: set = set()
+    for i, doc in enumerate(docs):
+        seen.add(doc)
+        if i + 1 >= k and len(seen) >= k:
+            return i + 1
+    return max(k, len(docs) + 1)
 
-        tokens: list[str] = []
-        for i, piece in enumerate(_CJK.split(text or "")):
-            if i % 2:  # the captured CJK characters sit at the odd positions
-                tokens.append(piece)
-            elif piece.strip():
-                tokens.extend(tokenize.tokenize(piece, self._stemmer))
-        return tokens
+
+# --- M4LE (KwanWaiChung/M4LE evaluation.py and utils/bleu.py, read at 47c2af9) ----------------------
+# A response is scored as M4LE's evaluation.py scores it: the task's preprocessing, then its end
+# tokens (each in turn keeps what precedes its first occurrence), then the metric. The per-task
+# settings live in data_builders/m4le_tasks.toml; `m4le_score` takes them as arguments.
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+
+
+def is_chinese(text: str | None) -> bool:
+    """M4LE's two languages told apart: a text is Chinese when it has at least as many Chinese
+    characters as English words (M4LE counts Chinese in characters and English in words)."""
+    han = len(_HAN.findall(text or ""))
+    return han > 0 and han >= len(_LATIN_WORD.findall(text or ""))
+
+
+def language_of(gold: Sequence[str]) -> str:
+    """"zh" when the references are Chinese, else "en": the scoring language of a task not in the table."""
+    return "zh" if is_chinese(" ".join(str(g) for g in gold)) else "en"
+
+
+def m4le_cut(output: str | None, end_tokens: Sequence[str]) -> str:
+    """M4LE's response cut: for each end token in turn, keep what precedes its first occurrence
+    (stripped); the result is stripped even with no end tokens."""
+    text = output or ""
+    for token in end_tokens:
+        text = text.split(token)[0].strip()
+    return text.strip()
 
 
 @functools.cache
-def _rouge_l_scorer():
-    from rouge_score import rouge_scorer
+def _rouge(lang: str):
+    # M4LE: the `rouge` package (1.0.x) for English, `rouge-chinese` over jieba words for Chinese.
+    if lang == "zh":
+        from rouge_chinese import Rouge
+    else:
+        from rouge import Rouge
+    return Rouge()
 
-    return rouge_scorer.RougeScorer(["rougeL"], tokenizer=_CjkCharTokenizer(ROUGE_USE_STEMMER))
+
+@functools.cache
+def _jieba():
+    import logging
+    import warnings
+
+    with warnings.catch_warnings():  # jieba imports the deprecated pkg_resources (and falls back without it)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import jieba
+
+    jieba.setLogLevel(logging.WARNING)  # its dictionary load would print to stderr
+    jieba.initialize()
+    return jieba
 
 
-def rouge_l_recall(output: str, gold: Sequence[str]) -> float:
-    """M4LE's summarisation score: ROUGE-L recall (LCS over the reference's length), the best over
-    the gold references. An empty output scores 0."""
-    pred = ruler_postprocess(output)
-    refs = [g for g in gold if g and g.strip()]
-    if not pred or not refs:
+def _deep_enough(depth: int) -> None:
+    """The `rouge` package rebuilds each LCS by recursion, one level per word (evaluation.py raises
+    the recursion limit for it). Python >= 3.11 keeps such recursion off the C stack, so raising the
+    limit is safe; it is only ever raised."""
+    import sys
+
+    if sys.getrecursionlimit() < depth + 1000:
+        sys.setrecursionlimit(depth + 1000)
+
+
+def rouge_l_recall(output: str, gold: Sequence[str], lang: str | None = None) -> float:
+    """M4LE's summarisation score: the ROUGE-L recall of the `rouge` package (English: sentences split
+    on ".", words on spaces, case kept, no stemming) or of `rouge-chinese` over jieba's words
+    (Chinese), the best over the non-empty references. Any ValueError of the library (an empty
+    response or reference) scores the whole item 0, as evaluation.py catches it."""
+    lang = lang or language_of(gold)
+    pred = output or ""
+    try:
+        if lang == "zh":
+            cut = _jieba().cut
+            hyp = " ".join(cut(pred))
+            return float(max(_rouge("zh").get_scores(hyps=hyp, refs=" ".join(cut(ref)))[0]["rouge-l"]["r"]
+                             for ref in gold if ref))
+        scorer = _rouge("en")
+        scores = []
+        for ref in gold:
+            if ref:
+                _deep_enough(len(pred) + len(ref))
+                scores.append(scorer.get_scores(hyps=pred, refs=ref)[0]["rouge-l"]["r"])
+        return float(max(scores))
+    except ValueError:
         return 0.0
-    scorer = _rouge_l_scorer()
-    return max(float(scorer.score(ref, pred)["rougeL"].recall) for ref in refs)
 
 
-def bleu(output: str, gold: Sequence[str]) -> float:
-    """M4LE's translation score: sacrebleu's sentence BLEU against all gold references, / 100.
-    sacrebleu's defaults (exp smoothing, effective order, case-sensitive, tokenize "13a"), except
-    tokenize "zh" when a reference holds CJK text (13a would leave a Chinese sentence one token)."""
-    import sacrebleu
+def m4le_acc(output: str, gold: Sequence[str]) -> float:
+    """M4LE's "acc": 1 when any reference, lower-cased, is a substring of the lower-cased response."""
+    pred = (output or "").lower()
+    return float(any(str(g).lower() in pred for g in gold))
 
-    refs = [g for g in gold if g and g.strip()]
-    pred = ruler_postprocess(output)
-    if not pred or not refs:
+
+def _set_f1(predicted: Sequence[str], answers: Sequence[str]) -> float:
+    hits = len(set(answers) & set(predicted))
+    if not answers or not predicted or not hits:
         return 0.0
-    tokenize = "zh" if any(_CJK.search(r) for r in refs) else "13a"
-    score = sacrebleu.sentence_bleu(pred, refs, tokenize=tokenize).score / 100
-    return min(1.0, max(0.0, float(score)))
-
-
-_HEX_ID = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{6}(?![0-9A-Za-z])")
-_INTEGER = re.compile(r"(?<!\d)\d+(?!\d)")
-
-
-def _named_ids(text: str, hex_ids: bool) -> set:
-    if hex_ids:  # an all-letter lowercase token is an English word ("decade", "facade"), not an id
-        return {m.group(0).upper() for m in _HEX_ID.finditer(text or "")
-                if any(c.isdigit() for c in m.group(0)) or m.group(0).isupper()}
-    return {int(m.group(0)) for m in _INTEGER.finditer(text or "")}
-
-
-def id_set_f1(output: str, gold: Sequence[str]) -> float:
-    """F1 between the set of ids an answer names and the gold ids (M4LE's multiple-span answers).
-    Gold ids are M4LE's random 6-hex-digit ids ("3FA2C1": every standalone 6-hex-digit token of the
-    output counts, case ignored unless it is all letters) or positions ("Article 3", "3": every integer of the output counts,
-    compared as numbers). No gold ids: 1 when the output names no id of either kind, else 0."""
-    golds = [g.strip() for g in gold if g and g.strip()]
-    if not golds:
-        return 0.0 if _named_ids(output, True) or _named_ids(output, False) else 1.0
-    hex_ids = all(_HEX_ID.fullmatch(g) for g in golds)
-    truth = set().union(*(_named_ids(g, hex_ids) for g in golds))
-    named = _named_ids(output, hex_ids)
-    if not truth:
-        return 1.0 if not named else 0.0
-    hits = len(named & truth)
-    if not hits:
-        return 0.0
-    precision, recall = hits / len(named), hits / len(truth)
+    precision, recall = hits / len(set(predicted)), hits / len(set(answers))
     return 2 * precision * recall / (precision + recall)
 
 
-def count_match(output: str, gold: Sequence[str]) -> float:
-    """1 when the FIRST number of the output (digits or number words) is the gold count (gold[0])."""
-    found = numbers_in(output)
-    target = numbers_in(gold[0]) if gold else []
-    return 1.0 if found and target and found[0] == target[0] else 0.0
+# The plain `cls_f1` (no task given): MNDS-news explicit-multiple's rule, the first sentence of the
+# response ("." ends it) split on commas, against the first reference split on commas.
+CLS_F1_DEFAULT = {"response_until": ".", "split": ","}
+
+
+def cls_f1(output: str, gold: Sequence[str], preprocess: dict | None = None) -> float:
+    """M4LE's "cls_f1": the response's first sentence (up to `response_until`) split on `split`, each
+    item stripped, against the first reference (up to `answer_until`, if set) split the same way: F1
+    of the two sets. Chinese tasks end the sentence at "。" and split on the full-width "，"."""
+    pre = preprocess if preprocess and preprocess.get("split") else CLS_F1_DEFAULT
+    if not gold:
+        return 0.0
+    response, answer = output or "", str(gold[0])
+    if pre.get("response_until"):
+        response = response.split(pre["response_until"])[0].strip()
+    if pre.get("answer_until"):
+        answer = answer.split(pre["answer_until"])[0]
+    sep = pre["split"]
+    return _set_f1([x.strip() for x in response.split(sep)], [x.strip() for x in answer.split(sep)])
+
+
+# --- BLEU: M4LE's corpus BLEU per length bucket (utils/bleu.py: no smoothing, the shortest reference
+# length, 13a tokens for English and sacrebleu's "zh" tokens for Chinese). A probe stores its
+# sufficient statistics as score rows ("bleu.sys_len" ...); `lbs aggregate` sums them over a group.
+BLEU_ORDER = 4
+BLEU_STATS = ("sys_len", "ref_len", *(f"correct_{n}" for n in range(1, BLEU_ORDER + 1)),
+              *(f"total_{n}" for n in range(1, BLEU_ORDER + 1)))
+
+
+@functools.cache
+def _bleu_tokenizer(lang: str):
+    if lang == "zh":
+        from sacrebleu.tokenizers.tokenizer_zh import TokenizerZh
+
+        return TokenizerZh()
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+    return Tokenizer13a()
+
+
+def _ngrams(tokens: list[str]):
+    from collections import Counter
+
+    return Counter(tuple(tokens[i:i + n]) for n in range(1, BLEU_ORDER + 1) for i in range(len(tokens) - n + 1))
+
+
+def bleu_stats(output: str, gold: Sequence[str], lang: str | None = None) -> list[int]:
+    """One (response, references) pair's BLEU statistics in BLEU_STATS order: response and shortest
+    reference length in tokens, then the clipped n-gram matches and the response's n-gram counts."""
+    from collections import Counter
+
+    tokenize = _bleu_tokenizer(lang or language_of(gold))
+    hyp = tokenize(output or "").split()
+    refs = [tokenize(str(g)).split() for g in gold]
+    merged: Counter = Counter()
+    for ref in refs:
+        merged |= _ngrams(ref)  # an n-gram may be matched as often as the reference that has it most
+    correct = [0] * BLEU_ORDER
+    for gram, count in (_ngrams(hyp) & merged).items():
+        correct[len(gram) - 1] += count
+    total = [max(len(hyp) - n + 1, 0) for n in range(1, BLEU_ORDER + 1)]
+    return [len(hyp), min((len(r) for r in refs), default=0), *correct, *total]
+
+
+def corpus_bleu(stats: Sequence[float]) -> float:
+    """BLEU in [0, 1] of summed statistics (BLEU_STATS order), without smoothing. A corpus with no
+    response or no reference tokens scores 0 (M4LE's code divides by zero there)."""
+    return float(min(1.0, corpus_bleu_many(np.asarray([stats], dtype=float))[0]))
+
+
+def corpus_bleu_many(stats: np.ndarray) -> np.ndarray:
+    """`corpus_bleu` of each row of summed statistics at once (the bootstrap's resamples): M4LE's
+    utils/bleu.py formula (geometric mean of the n-gram precisions, 0 when one is 0, times the
+    brevity penalty against the shortest references)."""
+    stats = np.asarray(stats, dtype=float)
+    sys_len, ref_len = stats[:, 0], stats[:, 1]
+    correct, total = stats[:, 2:2 + BLEU_ORDER], stats[:, 2 + BLEU_ORDER:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(total > 0, correct / np.where(total > 0, total, 1), 0.0)
+        geo = np.where(precision.min(axis=1) > 0, np.exp(np.log(np.where(precision > 0, precision, 1)).mean(axis=1)), 0.0)
+        bp = np.where(sys_len < ref_len, np.exp(1 - ref_len / np.where(sys_len > 0, sys_len, 1)), 1.0)
+    return np.where((sys_len > 0) & (ref_len > 0), geo * bp, 0.0)
+
+
+def bleu(output: str, gold: Sequence[str], lang: str | None = None) -> float:
+    """One pair's BLEU as M4LE computes a corpus's (a corpus of one): for browsing. The aggregate of a
+    group is the corpus BLEU of its summed statistics, not the mean of these."""
+    return corpus_bleu(bleu_stats(output, gold, lang))
+
+
+# Corpus metrics: name -> (the score rows holding each probe's statistics, statistics -> value).
+CORPUS_METRICS: dict[str, tuple[tuple[str, ...], Callable[[Sequence[float]], float], Callable[[np.ndarray], np.ndarray]]] = {
+    "bleu": (tuple(f"bleu.{s}" for s in BLEU_STATS), corpus_bleu, corpus_bleu_many),
+}
+
+
+def corpus_interval(stats: np.ndarray, many: Callable[[np.ndarray], np.ndarray], resamples: int = 1000,
+                    seed: int = 0) -> tuple[float | None, float | None, str]:
+    """95% percentile bootstrap of a corpus metric over probes (rows of `stats`): each resample draws
+    the probes with replacement and sums their statistics. None above BOOTSTRAP_MAX_N probes."""
+    n = len(stats)
+    if n > BOOTSTRAP_MAX_N:
+        return (None, None, "none")
+    if n == 1:
+        value = float(many(stats)[0])
+        return (value, value, "bootstrap-corpus")
+    weights = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=resamples)
+    lo, hi = np.quantile(many(weights @ stats), [0.025, 0.975])
+    return (float(lo), float(hi), "bootstrap-corpus")
+
+
+def m4le_score(output: str | None, gold: Sequence[str], metric: str, lang: str | None = None,
+               end_tokens: Sequence[str] = (), preprocess: dict | None = None) -> dict[str, float]:
+    """One response scored as M4LE's evaluation.py does for a task with these settings: `preprocess`
+    (quoted: the text inside the first pair of double quotes; answer_until: the first reference cut
+    at that mark; split: cls_f1's lists), then the end tokens, then the metric (the primary value
+    first; BLEU adds its statistics)."""
+    pre = preprocess or {}
+    response, answers = output or "", [str(g) for g in gold]
+    if pre.get("quoted") and '"' in response:  # news2016: what the model put in quotes
+        response = response.split('"')[1].strip()
+    if metric == "cls_f1":
+        return {metric: cls_f1(response, answers, pre)}
+    if pre.get("answer_until") and answers:  # the counting tasks: "2." -> "2"
+        answers = [answers[0].split(pre["answer_until"])[0]]
+    response = m4le_cut(response, end_tokens)
+    if metric == "m4le_acc":
+        return {metric: m4le_acc(response, answers)}
+    if metric == "rouge_l_recall":
+        return {metric: rouge_l_recall(response, answers, lang)}
+    if metric == "bleu":
+        stats = bleu_stats(response, answers, lang)
+        return {"bleu": corpus_bleu(stats), **{f"bleu.{s}": float(v) for s, v in zip(BLEU_STATS, stats)}}
+    return {metric: METRICS[metric](response, answers)}
+
+
+def _plain(metric: str) -> Callable[[str, Sequence[str]], float]:
+    """A metric as M4LE scores a task with no end tokens and no preprocessing (the METRICS entry)."""
+    return lambda output, gold: m4le_score(output, gold, metric)[metric]
 
 
 METRICS: dict[str, Callable[[str, Sequence[str]], float]] = {
@@ -356,10 +539,10 @@ METRICS: dict[str, Callable[[str, Sequence[str]], float]] = {
     "choice_accuracy": choice_accuracy,
     "first_word_match": first_word_match,
     "contains_any": contains_any,
-    "rouge_l_recall": rouge_l_recall,
-    "bleu": bleu,
-    "id_set_f1": id_set_f1,
-    "count_match": count_match,
+    "rouge_l_recall": _plain("rouge_l_recall"),
+    "bleu": _plain("bleu"),
+    "m4le_acc": _plain("m4le_acc"),
+    "cls_f1": _plain("cls_f1"),
 }
 
 

@@ -6,6 +6,13 @@ named directly as `python:MODULE:ATTR` (a system factory, or a task family objec
 `--system python:my_memory.lbs:make,dim=64` or `lbs generate python:my_tasks:FAMILY`. A spec is what
 the user typed: nothing here imports code named by a dataset or a run directory.
 Adding a family or an adapter is one new module; no core file changes.
+
+For plugins: `make_system(spec, ctx)` builds any system from a spec, and `build_reader(spec, ctx)` the
+system a plugin reads through, named after its own spec as `my-memory[dim=64]:READER` or
+`python[my_memory.lbs:make,dim=64]:READER` (READER: any spec, e.g. openai:gpt-4o-mini,base_url=...).
+A memory (a system that keeps state across calls: `concurrent_episodes = False`) run in the
+in-context condition gets `condition_warning`: its prompts carry the context, so its memory is not
+what the score measures.
 """
 
 from __future__ import annotations
@@ -17,8 +24,8 @@ from functools import cache
 from typing import Callable
 
 from .errors import UserError
-from .protocol import MemorySystem, SystemContext
-from .spec import SystemSpec, parse_spec
+from .protocol import Condition, MemorySystem, SystemContext
+from .spec import WRAPPERS, SystemSpec, parse_spec
 from .task import TaskFamily
 
 SystemFactory = Callable[[SystemSpec, SystemContext], MemorySystem]
@@ -111,8 +118,13 @@ def system_factories() -> dict[str, SystemFactory]:
 
 
 def make_system(spec: str | SystemSpec, ctx: SystemContext | None = None) -> MemorySystem:
+    """The system a spec names (text as on the command line, or parsed), built as `lbs run` builds it.
+    `ctx` carries the run's response cache and seed: a plugin passes its own on to what it builds."""
     spec = parse_spec(spec) if isinstance(spec, str) else spec
     ctx = ctx or SystemContext()
+    if spec.inner is not None and spec.kind not in WRAPPERS and is_builtin_kind(spec.kind):
+        raise UserError(f"bad system spec {spec}: {spec.kind} reads through no other system "
+                        f"(wrappers: {', '.join(sorted(WRAPPERS))}, and plugins)")
     if spec.kind == "python":
         factory = _python_target(spec.model or "", "system")
         if not callable(factory):
@@ -123,5 +135,37 @@ def make_system(spec: str | SystemSpec, ctx: SystemContext | None = None) -> Mem
         return system
     factory = system_factories().get(spec.kind)
     if factory is None:
-        raise UserError(f"unknown system kind {spec.kind!r}; known: {', '.join(sorted(system_factories()))}")
+        raise UserError(f"unknown system kind {spec.kind!r}; known: {', '.join(sorted(system_factories()))}, "
+                        "python:MODULE:ATTR")
     return factory(spec, ctx)
+
+
+def build_reader(spec: SystemSpec, ctx: SystemContext | None = None, default: str | None = None) -> MemorySystem:
+    """The system a plugin reads through (an LLM that writes the answer from what the plugin recalls):
+    the reader named in its spec, `KIND[options]:READER`, else `default` (e.g. "embedded"). In a factory:
+
+        def make(spec, ctx):
+            return MyMemory(reader=build_reader(spec, ctx, default="embedded"), dim=int(spec.option("dim", "64")))
+
+    `lbs run -s 'my-memory[dim=64]:openai:gpt-4o-mini,base_url=URL'` then reads with that model; the reader
+    shares the run's response cache and seed. Close it in the plugin's aclose()."""
+    if spec.inner is None and default is None:
+        raise UserError(f"system {spec} needs a reader: write {spec.kind}[options]:READER, e.g. "
+                        f"{spec.kind}[{spec.model + ',' if spec.model else ''}...]:embedded")
+    return make_system(spec.inner if spec.inner is not None else default, ctx)
+
+
+def is_builtin_kind(kind: str) -> bool:
+    """A kind of the suite's own adapters package (plugins come from entry points or python:)."""
+    factory = system_factories().get(kind)
+    return factory is not None and (getattr(factory, "__module__", "") or "").startswith("adapters.")
+
+
+def condition_warning(name: str, stateful: bool, condition: Condition) -> str | None:
+    """A memory (stateful: it keeps what it ingested across calls) run in context answers prompts that
+    carry the whole context: the score is the reader's, not the memory's. One line, or None."""
+    if stateful and condition is Condition.IN_CONTEXT:
+        return (f"{name} keeps state between calls (a memory: concurrent_episodes = False) but runs in-context, "
+                "so every prompt also carries the whole context and the score does not measure its memory; "
+                "use --condition in-memory to test the memory alone")
+    return None

@@ -1,7 +1,8 @@
 """The Arrow schemas of every table: the contract between stages, written down once.
 
 dataset dir: episodes.parquet, probes.parquet, manifest.json
-run dir:     predictions.parquet, scores.parquet, aggregates.parquet, run.json (+ journal.jsonl while running)
+run dir:     predictions.parquet, scores.parquet, aggregates.parquet, run.json (+ journal.jsonl while running),
+             prompts.parquet + contexts.parquet (the sample log, unless --no-log-samples)
 """
 
 from __future__ import annotations
@@ -96,6 +97,22 @@ JUDGMENTS = pa.schema(
     ]
 )
 
+# The sample log of a run (longbench_suite/samples.py): what each probe was asked, as the system got it.
+# A context (an episode's text, or the span a family puts in the prompt) is kept once in CONTEXTS and
+# named by its digest; a prompt's first message then leaves it out (it began with the context and a
+# blank line), so 100 probes on one 128k-token episode store its text once.
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+PROMPTS = pa.schema(
+    [
+        ("probe_id", pa.string()),
+        ("episode_id", pa.string()),
+        ("format", pa.string()),  # chat | completions (role "prompt") | probe (the system builds its own prompt from it)
+        ("context_id", pa.string()),  # CONTEXTS row whose text (+ "\n\n") precedes the first message; null: none
+        ("messages", pa.list_(MESSAGE)),
+    ]
+)
+CONTEXTS = pa.schema([("context_id", pa.string()), ("text", pa.string())])
+
 # One row per group; a null grouping column means "all values" (a marginal row).
 AGGREGATES = pa.schema(
     [
@@ -109,13 +126,17 @@ AGGREGATES = pa.schema(
         ("bin", pa.string()),
         ("metric", pa.string()),
         ("primary", pa.bool_()),  # the probes' own metric (the headline), vs secondary metrics
-        ("n", pa.int64()),
-        ("mean", pa.float64()),
+        ("n", pa.int64()),  # probes scored: answered ones (a failed prediction is counted in n_errors instead)
+        ("mean", pa.float64()),  # null when no probe of the group was answered
         ("ci_low", pa.float64()),
         ("ci_high", pa.float64()),
         ("ci_method", pa.string()),
+        ("n_errors", pa.int64()),  # probes of the group whose prediction failed: left out of n, mean and CI
+        ("chance", pa.float64()),  # mean `chance` of the scored probes (primary metric rows; null for secondary ones)
     ]
 )
+# Columns added to AGGREGATES after runs were published: an older table reads with them null.
+AGGREGATES_ADDED = ("n_errors", "chance")
 
 
 # Keys every run.json has (values are JSON).

@@ -1,12 +1,14 @@
 """Scoring stage: predictions + probes (+ an LLM judge's verdicts) -> scores, using each family's scorer.
 
 A prediction that failed (error set) scores 0 on every metric the family reports, the judge's
-included: a system that cannot answer has not remembered. Error counts are kept in run.json so a
-flaky endpoint is visible. A judge that failed on a probe gives no judged score for it (that is the
+included, here: the gate pairs it as a loss. The aggregates (aggregate.py) leave such probes out of
+the mean and count them in n_errors instead, so a failure never reads as a measured 0; reports and
+leaderboards show the count beside every score. Error counts are also kept in run.json. A judge that failed on a probe gives no judged score for it (that is the
 judge's failure, not the system's); run.json counts those too.
 
-Retrieval: when a prediction reports retrieved ids and the family knows the probe's evidence ids
-(LongMemEval's answer sessions), recall_any/recall_all/ndcg_any at 5 and 10 are added.
+Retrieval: when a prediction reports retrieved ids, the family's own `retrieval_scores` adds its
+metrics (LongMemEval's recall_any/recall_all/ndcg_any at k = 1 ... 50, session and turn level, on the
+items its evaluation counts); a family with only `evidence_ids` gets session-level ones over those.
 """
 
 from __future__ import annotations
@@ -81,9 +83,8 @@ def _score_rows(predictions: pa.Table, probes: pa.Table, family, judgments: pa.T
             verdict = verdicts.get(pred["probe_id"])
             if verdict and verdict["label"] is not None and verdict["response_sha"] == response_sha(pred["output"]):
                 judged.append((JUDGE_METRIC, float(verdict["label"]), _judge_label(verdict)))
-            relevant = family.evidence_ids(row)
-            if relevant and pred["retrieved_ids"] is not None:
-                values.update(metrics.retrieval_scores(pred["retrieved_ids"], relevant))
+            if pred["retrieved_ids"] is not None:
+                values.update(_retrieval_scores(family, row, pred["retrieved_ids"]))
         rows = [(m, float(v), None) for m, v in values.items()] + judged
         for metric, value, judge in rows:
             out.add(
@@ -91,6 +92,14 @@ def _score_rows(predictions: pa.Table, probes: pa.Table, family, judgments: pa.T
                 probe_id=pred["probe_id"], metric=metric, value=value, judge=judge,
             )
     return out.table()
+
+
+def _retrieval_scores(family, row: dict, retrieved: list[str]) -> dict[str, float]:
+    own = getattr(family, "retrieval_scores", None)
+    if own is not None:
+        return own(row, retrieved) or {}
+    relevant = family.evidence_ids(row)
+    return metrics.retrieval_scores(retrieved, relevant) if relevant else {}
 
 
 def _judge_label(verdict: dict) -> str:

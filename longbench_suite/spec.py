@@ -2,6 +2,9 @@
 
     KIND[:MODEL][,key=value...]      e.g. oracle, random, embedded, openai:gpt-4o-mini,base_url=http://...
     WRAPPER[key=value,...]:INNER     e.g. no-context:embedded, retrieval[k=5,granularity=round]:embedded
+    PLUGIN[key=value,...]:READER     a plugin kind (entry point) reading through any system, e.g.
+                                     my-memory[dim=64]:openai:gpt-4o-mini,base_url=http://...
+    python[MODULE:ATTR,key=value,...]:READER   the same for a factory named directly
 
 Secrets never go in a spec (it is recorded in run.json): keys come from the environment, named by
 `api_key_env=VAR`.
@@ -56,8 +59,8 @@ class SystemSpec:
 
     def __str__(self) -> str:
         if self.inner is not None:
-            opts = ",".join(f"{k}={v}" for k, v in self.options.items())
-            return f"{self.kind}[{opts}]:{self.inner}" if opts else f"{self.kind}:{self.inner}"
+            opts = ",".join(([self.model] if self.model else []) + [f"{k}={v}" for k, v in self.options.items()])
+            return f"{self.kind}[{opts}]:{self.inner}" if opts or self.kind not in WRAPPERS else f"{self.kind}:{self.inner}"
         head = self.kind + (f":{self.model}" if self.model else "")
         return ",".join([head] + [f"{k}={v}" for k, v in self.options.items()])
 
@@ -70,12 +73,13 @@ def parse_spec(text: str) -> SystemSpec:
     if not text:
         raise UserError("empty system spec")
     bracket = re.match(r"^([a-z][a-z0-9_.-]*)\[([^\]]*)\]:(.*)$", text, re.S)
-    if bracket:  # a wrapper with options: retrieval[k=5]:embedded
+    if bracket:  # a wrapper with options: retrieval[k=5]:embedded; a plugin with its reader: python[m:make]:embedded
         kind = bracket.group(1).lower()
-        if kind not in WRAPPERS:
-            raise UserError(f"bad system spec {redact(text)!r}: only wrappers ({', '.join(sorted(WRAPPERS))}) take [options]")
-        _, options = _model_and_options([""] + bracket.group(2).split(","), text)
-        return SystemSpec(kind=kind, options=options, inner=parse_spec(bracket.group(3)))
+        parts = bracket.group(2).split(",")
+        # python's first part is the factory (MODULE:ATTR); a built-in kind that reads through no other
+        # system is refused by the registry, which knows the kinds.
+        model, options = _model_and_options(parts if kind == "python" else [""] + parts, text)
+        return SystemSpec(kind=kind, model=model, options=options, inner=parse_spec(bracket.group(3)))
     kind, sep, rest = text.partition(":")
     if "," in kind:  # "oracle,delay=0.1": options without a model
         kind, _, opts = text.partition(",")

@@ -20,6 +20,11 @@ def _summary(factory: object) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
+# The row of `lbs systems` for factories named directly (README "Plugins" has the whole example).
+PYTHON_KIND = ("your own factory, no packaging: ATTR(spec, ctx) -> MemorySystem, e.g. python:my_memory.lbs:make,dim=64; "
+               "with a reader: python[my_memory.lbs:make,dim=64]:READER (README: Plugins)")
+
+
 def _count(n: int | None) -> str:
     if not n:
         return ""
@@ -29,15 +34,17 @@ def _count(n: int | None) -> str:
 def print_systems(console: Console, reference_only: bool = False) -> None:
     from runners.model_specs import load_model_specs
 
-    from .registry import system_factories
+    from .registry import is_builtin_kind, system_factories
     from .spec import WRAPPERS
 
     if not reference_only:
         kinds = Table(title=escape("System kinds (--system KIND[:MODEL][,key=value...]; wrappers KIND[k=v,...]:INNER)"))
-        kinds.add_column("kind", style="bold")
+        kinds.add_column("kind", style="bold", no_wrap=True)
         kinds.add_column("what")
         for kind, factory in sorted(system_factories().items()):
-            kinds.add_row(kind + (" (wrapper)" if kind in WRAPPERS else ""), escape(_summary(factory)))
+            tag = " (wrapper)" if kind in WRAPPERS else "" if is_builtin_kind(kind) else " (plugin)"
+            kinds.add_row(escape(kind + tag), escape(_summary(factory)))
+        kinds.add_row(escape("python:MODULE:ATTR"), escape(PYTHON_KIND))
         console.print(kinds)
     models = Table(title=escape("Model catalogue (runners/models.toml): --system ref:NAME, lbs serve ref:NAME [--dry-run]"))
     for column in ("name", "hf id", "mechanism", "context", "served", "chat", "params", "GPUs"):

@@ -19,12 +19,13 @@ from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from rich.console import Console
 
 from longbench_suite import io, provenance, schemas
 from longbench_suite.aggregate import aggregate
 from longbench_suite.errors import UserError
 from longbench_suite.protocol import Condition, MemorySystem
-from longbench_suite.registry import task_family
+from longbench_suite.registry import condition_warning, task_family
 from longbench_suite.scoring import score_predictions
 from longbench_suite.spec import parse_spec
 
@@ -40,6 +41,8 @@ from .episodes import (
 )
 from .journal import Journal
 from .progress import RunProgress
+from .sample_log import CONTEXTS, PROMPTS, write_sample_log
+from .window import check_window
 
 JOURNAL = "journal.jsonl"
 DEFAULT_CONCURRENCY = 4
@@ -57,6 +60,8 @@ class RunConfig:
     use_cache: bool = True
     limit: int | None = None  # first N probes only (smoke runs)
     seed: int = 0
+    log_samples: bool = True  # prompts.parquet + contexts.parquet (runners/sample_log.py)
+    allow_overflow: bool = False  # send probes longer than the system's context window anyway
 
 
 def run(config: RunConfig) -> dict:
@@ -85,6 +90,23 @@ def _check_dir(config: RunConfig, dataset: io.Dataset, spec: str, condition: Con
     if not isinstance(previous.get("run_id"), str):
         raise UserError(f"cannot resume {out}: its run.json has no run_id")
     return previous
+
+
+def _refuse_earlier_run(config: RunConfig) -> None:
+    """A directory that holds a run is continued with --resume (or replaced with --overwrite): say so,
+    rather than the generic advice for a non-empty directory."""
+    out = Path(config.out)
+    if config.overwrite or config.resume or not (out / "run.json").is_file():
+        return
+    try:
+        status = io.read_json(out / "run.json", "run manifest").get("status")
+    except UserError:
+        status = None
+    if status == "complete":
+        raise UserError(f"output directory is not empty: {out} holds a complete run (choose another directory, "
+                        "or --overwrite to run it again)")
+    raise UserError(f"output directory is not empty: {out} holds an unfinished run (status {status or 'unknown'}): "
+                    "continue it with --resume, or --overwrite to start again")
 
 
 @dataclass
@@ -169,6 +191,7 @@ async def run_async(config: RunConfig, backend: Backend | None = None) -> dict:
     task_family(family_name)  # an unknown family fails before any system is built
     spec = str(parse_spec(config.system))
     out = Path(config.out)
+    _refuse_earlier_run(config)
     io.prepare_output_dir(out, overwrite=config.overwrite or config.resume, marker="run.json")  # fail fast; writes nothing
 
     try:
@@ -179,14 +202,20 @@ async def run_async(config: RunConfig, backend: Backend | None = None) -> dict:
         config = replace(config, concurrency=config.concurrency or info.preferred_concurrency or DEFAULT_CONCURRENCY)
         previous = _check_dir(config, dataset, spec, condition)
         await backend.check()  # before anything is removed: a bad key or a down endpoint destroys nothing
+        if not config.allow_overflow:  # a prompt longer than the window would fail every such probe
+            check_window(dataset, condition, info.describe, await backend.footprint(), config.limit)
         if config.overwrite and out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
+        warning = condition_warning(info.name, not info.concurrent_episodes, condition)
+        if warning:  # recorded too: a memory scored in context is easy to mistake for its memory's score
+            Console(stderr=True).print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
         manifest = {
             "run_id": previous["run_id"] if previous else provenance.new_run_id(),
             "status": "running",
             "system": {"spec": spec, "label": info.name, **info.describe},
             "condition": condition.value,
+            "warnings": [warning] if warning else [],
             "sampling": info.describe.get("sampling", {}),
             "dataset": {
                 "path": str(dataset.path.resolve()),
@@ -197,6 +226,7 @@ async def run_async(config: RunConfig, backend: Backend | None = None) -> dict:
             },
             "seed": config.seed,
             "concurrency": config.concurrency,
+            "log_samples": config.log_samples,
             "backend": backend.describe(),
             "versions": provenance.versions(),
             "git": provenance.git_revision(),
@@ -262,6 +292,7 @@ def finalize(out: Path, dataset: io.Dataset, manifest: dict) -> dict:
     rows = [r for pid, r in records.items() if pid in known]
     predictions = pa.Table.from_pylist(rows, schema=schemas.PREDICTIONS)
     write_tables(out, predictions, dataset)
+    manifest["samples"] = _sample_log(out, dataset, manifest, {r["probe_id"] for r in rows})
     n_errors = sum(1 for r in rows if r["error"])
     manifest["counts"] = {"probes": len(known), "predictions": len(rows), "errors": n_errors}
     manifest["usage"] = {  # what the run cost in tokens (cache hits included: they were paid once)
@@ -275,6 +306,15 @@ def finalize(out: Path, dataset: io.Dataset, manifest: dict) -> dict:
     return manifest
 
 
+def _sample_log(out: Path, dataset: io.Dataset, manifest: dict, probe_ids: set[str]) -> dict:
+    """Each answered probe's prompt (rebuilt from the dataset: a killed run loses none on --resume)."""
+    if manifest.get("log_samples", True):
+        return write_sample_log(out, dataset, manifest, probe_ids)
+    for name in (PROMPTS, CONTEXTS):  # an earlier execution's log would no longer match the predictions
+        (out / name).unlink(missing_ok=True)
+    return {"logged": False}
+
+
 def write_tables(out: Path, predictions: pa.Table, dataset: io.Dataset) -> None:
     """Scores (with the judge's verdicts in judgments.parquet, when the run was judged) and aggregates."""
     from longbench_suite.judge import read_judgments
@@ -282,4 +322,4 @@ def write_tables(out: Path, predictions: pa.Table, dataset: io.Dataset) -> None:
     scores = score_predictions(predictions, dataset.probes, dataset.manifest["family"], read_judgments(out))
     io.write_parquet(predictions, out / "predictions.parquet")
     io.write_parquet(scores, out / "scores.parquet")
-    io.write_parquet(aggregate(scores, dataset.probes), out / "aggregates.parquet")
+    io.write_parquet(aggregate(scores, dataset.probes, predictions), out / "aggregates.parquet")  # failed probes: n_errors

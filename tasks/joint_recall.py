@@ -14,8 +14,8 @@ paper's metric) is the mean over an episode's queries, and every episode has the
 aggregate mean is the paper's average. Aggregates: `bin` = "ctxNN-keyNN", `length`, `ability`
 (associative-recall when n_ctx = 1, else joint-recall).
 
-The same items export as integer sequences in the HAX layout (`token_sequences`), for training small
-sequence models on exactly what an LLM is evaluated on.
+The same items export as integer sequences in the HAX layout (tasks/_hax_tokens.py), for training
+small sequence models on exactly what an LLM is evaluated on; HAX's own training grid exports too.
 """
 
 from __future__ import annotations
@@ -42,12 +42,6 @@ INSTRUCTION = (
     "context. Remember every value: afterwards you will be asked for the value of a key in a given context."
 )
 SECOND_PASS = "The same contexts once more, in another order:"
-
-# HAX token layout (DeepGraphLearning/HAX): special tokens, then 16 values, 16 keys, 16 contexts.
-BOS, PAD, SEP_TOKEN = 1, 3, 4
-VALUE_BASE, KEY_BASE, CONTEXT_BASE = 10, 26, 42
-HAX_MAX = 16
-HAX_LENGTH = 2 * HAX_MAX * (2 * HAX_MAX + 1) + 2  # 1058: two full passes, BOS and SEP
 
 
 @dataclass
@@ -178,52 +172,5 @@ class JointRecallFamily(TaskFamily):
                 meta=json.dumps({"context": c, "key": k, "n_ctx": n_ctx, "n_key": n_key}),
             )
 
-
-def token_sequences(episodes: pa.Table) -> pa.Table:
-    """The episodes as HAX sequences: BOS, pass 1 (context token, then key/value token pairs), SEP,
-    pass 2 in the episode's second order, PAD to 1058; `mask` marks the second pass's key positions,
-    where the next token (the value) must be predicted."""
-    ids, masks, lengths, eids, n_ctxs, n_keys = [], [], [], [], [], []
-    for row in episodes.select(["episode_id", "meta"]).to_pylist():
-        meta = json.loads(row["meta"])
-        n_ctx, n_key, n_value = meta["n_ctx"], meta["n_key"], meta["n_value"]
-        if max(n_ctx, n_key, n_value) > HAX_MAX:
-            raise UserError(
-                f"episode {row['episode_id']} has {n_ctx} contexts, {n_key} keys, {n_value} values: "
-                f"the HAX layout holds at most {HAX_MAX} of each"
-            )
-        seq, mask = [BOS], [0]
-        for p, order in enumerate(meta["orders"]):
-            if p == 1:
-                seq.append(SEP_TOKEN)
-                mask.append(0)
-            for c, ks in order:
-                seq.append(CONTEXT_BASE + c)
-                mask.append(0)
-                for k in ks:
-                    seq += [KEY_BASE + k, VALUE_BASE + meta["table"][c][k]]
-                    mask += [int(p == 1), 0]
-        lengths.append(len(seq))
-        ids.append(seq + [PAD] * (HAX_LENGTH - len(seq)))
-        masks.append(mask + [0] * (HAX_LENGTH - len(mask)))
-        eids.append(row["episode_id"])
-        n_ctxs.append(n_ctx)
-        n_keys.append(n_key)
-    return pa.table({
-        "episode_id": pa.array(eids, pa.string()),
-        "n_ctx": pa.array(n_ctxs, pa.int16()),
-        "n_key": pa.array(n_keys, pa.int16()),
-        "length": pa.array(lengths, pa.int32()),
-        "input_ids": pa.array(ids, pa.list_(pa.int16())),
-        "mask": pa.array(masks, pa.list_(pa.int8())),
-    })
-
-
-LAYOUT = {
-    "bos": BOS, "pad": PAD, "sep": SEP_TOKEN,
-    "values": [VALUE_BASE, VALUE_BASE + HAX_MAX - 1], "keys": [KEY_BASE, KEY_BASE + HAX_MAX - 1],
-    "contexts": [CONTEXT_BASE, CONTEXT_BASE + HAX_MAX - 1], "padded_length": HAX_LENGTH,
-    "mask": "1 at the second pass's key tokens: predict the next token, the value of (context, key)",
-}
 
 FAMILY = JointRecallFamily()

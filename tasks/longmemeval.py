@@ -19,9 +19,19 @@ M-size import is stored once.
 
 Scoring: official items are judged by an LLM (`lbs score RUN --judge SPEC`, longbench_suite/judge.py,
 metric `llm_judge`, the headline); without a judge they carry only a deterministic proxy
-(`lme_contains`). Generated items have computed answers and a deterministic scorer (`lme_match`):
-contains an alias, a number (days: +-1, as LongMemEval's judge tolerates), an abstention, or a
-preference keyword; a judge may be run on them too.
+(`lme_contains`). LongMemEval's metrics script accepts only verdicts of OFFICIAL_JUDGE_MODEL: the
+judge's model is recorded, and a leaderboard row judged by another model says so. Generated items
+have computed answers and a deterministic scorer (`lme_match`): contains an alias, a number (days:
++-1, as LongMemEval's judge tolerates), an abstention, or a preference keyword; a judge may be run
+on them too.
+
+Retrieval (systems that report retrieved ids): LongMemEval's recall_any, recall_all and ndcg_any at
+k = 1, 3, 5, 10, 30, 50 (longbench_suite/metrics.py). As its evaluation does, abstention items and
+items without a user turn marked has_answer are left out, and the targets are the user turns marked
+has_answer in sessions marked as evidence (probe meta `evidence_turns`, `<session id>_<position>`);
+a session is relevant only when it holds one. Session ids are scored at session level; turn ids
+(`<session id>_<position>`, a retriever of rounds) at turn level and, mapped to sessions as
+LongMemEval maps them, at session level.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -54,6 +65,9 @@ MATCH = "lme_match"  # deterministic scorer of generated items (primary)
 JUDGE = "llm_judge"  # LLM-judge label (primary of imported items)
 PROXY = "lme_contains"  # deterministic stand-in for imported items until they are judged
 ABSTENTION, ANSWERABLE = "abstention", "answerable"
+# LongMemEval's metrics script asserts that every verdict came from this model (print_qa_metrics.py).
+OFFICIAL_JUDGE_MODEL = "gpt-4o-2024-08-06"
+_PUBLIC_TURN = re.compile(r"s[0-9a-f]{12}_\d+")  # a turn id built on a public session id
 
 
 def parse_date(text: str) -> datetime:
@@ -222,6 +236,7 @@ class LongMemEvalFamily(TaskFamily):
         "haystack": "evidence sessions among filler chats, up to a token length or a session count (S/M-style)",
     }
     Params = LongMemEvalParams
+    official_judge_model = OFFICIAL_JUDGE_MODEL
 
     # --- generation ---
 
@@ -310,16 +325,65 @@ class LongMemEvalFamily(TaskFamily):
         return name, templates.templates[name].format(question=meta["question"], answer=answer, response=output)
 
     def evidence_ids(self, row: dict) -> list[str] | None:
-        """Sessions a retriever should find; none for abstention items (LongMemEval skips them)."""
-        if is_abstention(row["probe_id"]):
+        """Sessions a retriever should find (public ids; empty when no evidence session holds a marked
+        user turn); None for the items LongMemEval's retrieval metrics leave out."""
+        return self._targets(row)[0]
+
+    def retrieval_scores(self, row: dict, retrieved: list[str]) -> dict[str, float] | None:
+        """LongMemEval's retrieval metrics of one answer's retrieved ids (None: the item is left out).
+        All turn ids: turn level, and session level through them; else session level (a turn id among
+        session ids counts as its session)."""
+        sessions, turns = self._targets(row)
+        if sessions is None:
             return None
-        ids = json.loads(row["meta"] or "{}").get("answer_session_ids") or []
-        return [public_session_id(row["episode_id"], sid) for sid in ids] or None
+        if turns is not None and retrieved and all(_PUBLIC_TURN.fullmatch(i) for i in retrieved):
+            return metrics.turn_retrieval_scores(retrieved, turns)
+        ranked = [metrics.session_of_turn(i) if _PUBLIC_TURN.fullmatch(i) else i for i in retrieved]
+        return metrics.retrieval_scores(ranked, sessions)
+
+    def _targets(self, row: dict) -> tuple[list[str] | None, list[str] | None]:
+        """(relevant sessions, relevant turns) as systems name them; (None, None) for an item left out.
+        A dataset made before evidence_turns were recorded: its answer sessions, turns unknown (None)."""
+        meta = json.loads(row["meta"] or "{}")
+        if is_abstention(row["probe_id"]):
+            return None, None
+        if "evidence_turns" not in meta:
+            ids = [public_session_id(row["episode_id"], sid) for sid in meta.get("answer_session_ids") or []]
+            return ids or None, None
+        if meta["evidence_turns"] is None:
+            return None, None
+        turns = [public_turn_id(row["episode_id"], t) for t in meta["evidence_turns"]]
+        return list(dict.fromkeys(metrics.session_of_turn(t) for t in turns)), turns
 
 
 def public_session_id(episode_id: str, session_id: str) -> str:
     """The id a system sees (and reports in retrieved_ids) for a stored session."""
     return "s" + hashlib.sha256(f"{episode_id}/{session_id}".encode()).hexdigest()[:12]
+
+
+def turn_id(session_id: str, position: int) -> str:
+    """LongMemEval's turn id: the session id, `_`, the turn's 1-based position among all its turns."""
+    return f"{session_id}_{position}"
+
+
+def public_turn_id(episode_id: str, stored_turn_id: str) -> str:
+    """A stored turn id (`<stored session id>_<position>`) as a system sees it."""
+    session, position = stored_turn_id.rsplit("_", 1)
+    return turn_id(public_session_id(episode_id, session), int(position))
+
+
+def evidence_turns(sessions: list[dict], answer_session_ids: list[str]) -> list[str] | None:
+    """LongMemEval's retrieval targets (run_retrieval.py): the user turns marked has_answer in the
+    sessions marked as evidence (the official files put `answer` in their ids and list them in
+    answer_session_ids; generated sessions are listed only), as turn ids. None when no user turn of
+    the history is marked: LongMemEval leaves such items (e.g. evidence said by the assistant) out."""
+    marked = set(answer_session_ids)
+    if not any(t["role"] == "user" and t.get("has_answer") for s in sessions for t in s["turns"]):
+        return None
+    return [
+        turn_id(s["session_id"], j) for s in sessions if "answer" in s["session_id"] or s["session_id"] in marked
+        for j, t in enumerate(s["turns"], 1) if t["role"] == "user" and t.get("has_answer")
+    ]
 
 
 def check_answer(check: str, output: str, gold: list[str]) -> float:
@@ -352,7 +416,8 @@ def add_item(
     )
     meta = {
         "question_type": question_type, "question": question, "question_date": question_date, "answer": answer,
-        "answer_session_ids": answer_session_ids, "abstention": is_abstention(item_id), **extra,
+        "answer_session_ids": answer_session_ids, "abstention": is_abstention(item_id),
+        "evidence_turns": evidence_turns(sessions, answer_session_ids), **extra,
     }
     probes.add(
         probe_id=item_id, episode_id=item_id, family=NAME, variant=variant, ability=question_type, length=length,

@@ -2,25 +2,30 @@
 
 Variants are task types (classification, qa, summarization, retrieval, translation); `ability` is
 M4LE's (explicit-single, semantic-single, explicit-multiple, semantic-multiple, global); `length` is the
-bucket (1k ... 128k, in words as M4LE counts, or tokens of --tokenizer with -p unit=tokens). One
-episode per item: the packed context; one probe: the question. `lbs generate m4le` packs the
-project's offline news corpus (data_builders/news_corpus.py); `lbs build m4le` packs any source
-through a column mapping; `lbs import m4le` reads M4LE's released items. The converter is
-data_builders/m4le.py; it does not care whose rows it packs.
+bucket (1k ... 128k, in M4LE's units: English words and Chinese characters, or tokens of --tokenizer
+with -p unit=tokens). One episode per item: the packed context; one probe: the question. `lbs
+generate m4le` packs the project's offline news corpus (data_builders/news_corpus.py); `lbs build
+m4le` packs any source through a column mapping; `lbs import m4le` reads M4LE's released items. The
+converter is data_builders/m4le.py; it does not care whose rows it packs.
 
-Metrics as M4LE's: ROUGE-L recall for summaries, the gold contained in the output for QA, labels and
-retrieval, id-set F1 for lists of markers, exact count match, BLEU for translation. M4LE reports
-scores normalised by a reference model's shortest bucket; that is a report-time option, not stored.
+Scoring is M4LE's evaluation.py, task by task (data_builders/m4le_tasks.toml): the response is
+preprocessed and cut at the task's end tokens (e.g. the first newline), then scored by ROUGE-L recall
+(the `rouge` package for English, `rouge-chinese` over jieba words for Chinese), "acc" (a reference
+contained in the response, case ignored), exact match, cls_f1 (set F1 of comma-separated lists) or
+BLEU. BLEU is a corpus metric: each probe keeps its statistics as score rows, and an aggregate row is
+the corpus BLEU of its group (per length bucket, as M4LE reports it). A converted item is scored as
+the official task its task type and ability follow (the table's [conversions]). M4LE reports scores
+normalised by a reference model's shortest bucket; that is a report-time option, not stored.
 
-Deviation: the context comes first and the question last in every prompt (server prefix caches hit
-and memory systems ingest the context alone); M4LE puts its instruction before the input.
+Prompt order is M4LE's: the task description first, then the passages, then the question (an imported
+item in context is exactly M4LE's `instruction + "\n" + input`).
 """
 
 from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -29,6 +34,7 @@ from data_builders import m4le as conv
 from data_builders.haystack import derive_seed
 from longbench_suite import metrics, schemas
 from longbench_suite.errors import UserError
+from longbench_suite.protocol import Condition, Episode, Probe
 from longbench_suite.task import TaskFamily, param
 
 NAME = "m4le"
@@ -64,7 +70,7 @@ class M4LEParams:
 
 class M4LEFamily(TaskFamily):
     name = NAME
-    version = "1"
+    version = "2"
     description = "M4LE: many short-task instances packed into one context, asked in five abilities"
     variants = {t: f"{t} instances ({', '.join(conv.SUPPORTED[t])})" for t in conv.TASK_TYPES}
     Params = M4LEParams
@@ -97,7 +103,7 @@ class M4LEFamily(TaskFamily):
                             + "; ".join(f"{t} supports {', '.join(conv.SUPPORTED[t])}" for t in tasks))
         if params.unit == "tokens" and tokenizer is None:
             raise UserError("-p unit=tokens needs --tokenizer")
-        count = tokenizer.count if params.unit == "tokens" else (lambda text: len(text.split()))
+        count = tokenizer.count if params.unit == "tokens" else conv.m4le_length
         episodes, probes = schemas.TableBuilder(schemas.EPISODES), schemas.TableBuilder(schemas.PROBES)
         costs: dict[str, int] = {}
         for task in tasks:
@@ -118,8 +124,21 @@ class M4LEFamily(TaskFamily):
                         _add(episodes, probes, item, task, ability, bucket, i, params, tokenizer)
         return episodes.table(), probes.table()
 
+    def probe(self, row: dict, episode: Episode, condition: Condition) -> Probe:
+        """An imported item in context is M4LE's prompt, `instruction + "\n" + input`, as one text (the
+        input holds the passages and ends with the question); otherwise, and for conversions, the default."""
+        probe = super().probe(row, episode, condition)
+        if condition is Condition.IN_CONTEXT and probe.meta.get("source") == "official":
+            return replace(probe, context=None, question=f"{row['question']}\n{episode.text}")
+        return probe
+
     def score(self, output: str, row: dict, choice_logprobs: dict[str, float] | None = None) -> dict[str, float]:
-        return {row["metric"]: metrics.METRICS[row["metric"]](output, row["gold"] or [])}
+        """M4LE's score of the response under the probe's scoring rule (BLEU adds its statistics)."""
+        rule = json.loads(row["meta"] or "{}").get("scoring") or {}
+        if row["metric"] not in metrics.METRICS:
+            raise UserError(f"unknown M4LE metric {row['metric']!r} (a dataset of an older version: generate it again)")
+        return metrics.m4le_score(output, row["gold"] or [], row["metric"], rule.get("lang"),
+                                  rule.get("end_tokens") or (), rule.get("preprocess"))
 
 
 DEFAULT_KS = (1, 2, 4, 8, 16, 32, 64, 128)  # the issue's default list (M4LE also has 6k)
@@ -170,9 +189,12 @@ def _make_item(pool, task, ability, lo, hi, params, count, rng, costs) -> dict |
         asked = _question(task, ability, chosen, markers, kind, rng, params)
         if asked is None:
             continue
-        context = INSTRUCTION.format(n=len(chosen), how=HOW[kind]) + "\n\n" + "\n\n".join(
-            conv.block(m, kind, x.text) for m, x in zip(markers, chosen))
-        total = count(context) + count(asked["question"])
+        pieces = [INSTRUCTION.format(n=len(chosen), how=HOW[kind])] + [conv.block(m, kind, x.text) for m, x in zip(markers, chosen)]
+        context = "\n\n".join(pieces)
+        # Tokens: of the whole text. M4LE's units: piece by piece, as M4LE adds up an English
+        # instruction (words) and Chinese passages (characters); for English text the same as the whole.
+        whole = params.unit == "tokens"
+        total = (count(context) if whole else sum(map(count, pieces))) + count(asked["question"])
         if lo < total <= hi:
             return {**asked, "context": context, "total": total, "instances": chosen, "markers": markers}
     return None
@@ -210,10 +232,10 @@ def _question(task, ability, chosen, markers, kind, rng, params) -> dict | None:
                         f"Answer with one of: {label_list}.", [chosen[t].label], all_labels, target=[t])
         label = rng.choice(labels)
         hits = [i for i, x in enumerate(chosen) if x.label == label]
-        if ability == "explicit-multiple":
+        if ability == "explicit-multiple":  # M4LE's gold: the markers in one comma-separated answer
             return _ask(f'List the markers of all the passages whose category is "{label}" (the categories are: '
                         f"{label_list}). Answer with the markers only, separated by commas.",
-                        [markers[i] for i in hits], markers, target=hits)
+                        [", ".join(markers[i] for i in hits)], markers, target=hits)
         if ability == "semantic-multiple":
             return _ask(f'How many of the passages are about "{label}" (the categories are: {label_list})? '
                         "Answer with a number.", [str(len(hits))], [str(k) for k in range(n + 1)], target=hits)
@@ -233,7 +255,8 @@ def _question(task, ability, chosen, markers, kind, rng, params) -> dict | None:
     if task == "summarization":
         summaries = [x.summary for x in chosen]
         if ability == "global":
-            return _ask("Summarise all the passages above in order, in one or two sentences each.",
+            # one paragraph: M4LE's summaries end at the first newline
+            return _ask("Summarise all the passages above in order, in one paragraph of one or two sentences each.",
                         [" ".join(s for s in summaries if s)], None, target=list(range(n)))
         ok = _unique([x.title for x in chosen]) if ability == "semantic-single" else [i for i in range(n) if summaries[i]]
         if not ok:
@@ -266,9 +289,9 @@ def _budget(task: str, ability: str, gold: list[str]) -> int:
     4,096: beyond that the ROUGE-L recall a global summary can reach is bounded by the budget)."""
     base = BUDGET_BY_ABILITY.get(ability) or BUDGET[task]
     if ability == "explicit-multiple":
-        return max(base, 8 * len(gold) + 16)
+        return max(base, 8 * len(gold[0].split(",")) + 16)
     if ability == "global":
-        return min(4096, max(base, int(1.5 * sum(len(g.split()) for g in gold))))
+        return min(4096, max(base, int(1.5 * sum(conv.m4le_length(g) for g in gold))))
     return base
 
 
@@ -278,13 +301,14 @@ def _ask(question: str, gold: list[str], choices: list[str] | None, target: list
 
 def _add(episodes, probes, item, task, ability, bucket, i, params, tokenizer) -> None:
     eid = f"{task}/{ability}/{bucket}/{i:03d}"
-    metric = conv.METRIC[(task, ability)]
     gold, choices = item["gold"], item["choices"]
+    rule = conv.conversion_scoring(task, ability, gold)
+    metric = rule["metric"]
     budget = params.max_new_tokens or _budget(task, ability, gold)
     instances, markers = item["instances"], item["markers"]
     meta = {
         "task": task, "ability": ability, "marker": params.marker, "unit": params.unit, "total": item["total"],
-        "markers": markers, "sources": [x.key for x in instances], "target": item["target"],
+        "markers": markers, "sources": [x.key for x in instances], "target": item["target"], "scoring": rule,
     }
     episodes.add(
         episode_id=eid, family=NAME, variant=task, length=bucket,
@@ -294,9 +318,17 @@ def _add(episodes, probes, item, task, ability, bucket, i, params, tokenizer) ->
     probes.add(
         probe_id=eid, episode_id=eid, family=NAME, variant=task, ability=ability, length=bucket, depth=None,
         bin=None, question=item["question"], answer_prefix="Answer:", gold=gold, choices=choices, metric=metric,
-        chance=metrics.chance_of(metric, choices, gold) if choices else 0.0, max_new_tokens=budget,
-        meta=json.dumps(meta),
+        chance=_chance(rule, choices, gold), max_new_tokens=budget, meta=json.dumps(meta, ensure_ascii=False),
     )
+
+
+def _chance(rule: dict, choices: list[str] | None, gold: list[str]) -> float:
+    """The expected score of a uniform pick among `choices` (the random baseline's answers), under the item's rule."""
+    if not choices:
+        return 0.0
+    metric = rule["metric"]
+    return sum(metrics.m4le_score(c, gold, metric, rule["lang"], rule["end_tokens"], rule["preprocess"])[metric]
+               for c in choices) / len(choices)
 
 
 FAMILY = M4LEFamily()

@@ -3,11 +3,15 @@
 Every needle is a sentence naming a key and a value; the system must memorise the context and
 later give the value(s) of the asked key(s). Scored with RULER's string_match_all.
 
-Length convention (RULER's): the whole prompt (instruction + haystack + needles + question +
-answer prefix) holds `length - max_new_tokens` tokens, so a task of length L fits a model whose
-window is L tokens including the answer budget. Tokens are counted once per unit (each haystack
-sentence once per corpus, template pieces and needles once per sample) and added up; RULER instead
-re-tokenizes whole candidate texts inside a binary search.
+Length convention (RULER's): the whole prompt holds at most `length - max_new_tokens` tokens, so a
+task of length L fits a model whose window is L tokens including the answer budget. The prompt is
+counted as it is sent (`prompt_mode`): completions: context, "\n\n", question, "\n", answer prefix,
+plus the special tokens the tokenizer adds (a BOS); chat: the same text inside the tokenizer's chat
+template, with its system/role tokens (as RULER counts a model template when one is set), taking
+the longer of the two prefills (answer prefix appended to the user turn, or opening the assistant
+turn). Tokens are counted once per unit (each haystack sentence once per corpus, template pieces once
+per call, question and needles once per sample) and added up; RULER instead re-tokenizes whole
+candidate texts inside a binary search.
 
 Deviations from RULER, all deliberate:
 - the asked needle sits at a requested depth from a grid (the classic depth x length heatmap); the
@@ -37,7 +41,7 @@ from data_builders.haystack import Haystack, count_units, derive_seed, load_hays
 from longbench_suite import io, metrics, schemas
 from longbench_suite.errors import UserError
 from longbench_suite.task import TaskFamily, param
-from longbench_suite.tokens import TokenCounter, load_tokenizer
+from longbench_suite.tokens import TokenCounter, chat_renderer, load_tokenizer, special_tokens_added
 
 DEFAULT_TEMPLATE = Path(__file__).parent / "templates" / "needle.toml"
 TEMPLATE_KEYS = ("context", "needle", "question", "answer_prefix")
@@ -47,6 +51,8 @@ DEFAULT_VALUE_KINDS = {"numbers": "numbers", "uuids": "UUIDs"}
 DEPTHS: list[int] = [int(d) for d in np.round(np.linspace(0, 100, num=40, endpoint=True))]
 
 QUESTION_SEP = "\n\n"  # Probe.prompt_text() joins context and question with this
+PREFIX_SEP = "\n"  # completion_prompt() (and chat prefill=user) put the answer prefix on its own line
+PROMPT_MODES = ("completions", "chat")
 NEEDLE_SEP = " "  # a needle inserted between prose sentences
 NEEDLE_LINE_SEP = "\n"  # needles that make up a haystack, one per line
 METRIC = "string_match_all"
@@ -120,6 +126,10 @@ class NeedleParams:
     template: str = param("default", "default, or a TOML file with context/needle/question/answer_prefix")
     max_new_tokens: int = param(128, "answer budget in tokens (RULER: 128), part of each length")
     num_choices: int = param(10, "candidate pool size for the random baseline: gold values + decoys")
+    prompt_mode: str = param(
+        "completions", "what a length counts: completions (the prompt text + the tokenizer's special tokens) or "
+        "chat (the tokenizer's chat template around it; needs a tokenizer with one)"
+    )
 
     def validate(self) -> None:
         if self.max_new_tokens < 1:
@@ -128,6 +138,8 @@ class NeedleParams:
             raise UserError("samples must be at least 1")
         if self.num_choices < 1:
             raise UserError("num_choices must be at least 1")
+        if self.prompt_mode not in PROMPT_MODES:
+            raise UserError(f"prompt_mode must be one of {', '.join(PROMPT_MODES)}; got {self.prompt_mode!r}")
         if not self.lengths or len(set(self.lengths)) != len(self.lengths):
             raise UserError("lengths must be a non-empty list without repeats")
         small = [n for n in self.lengths if n - self.max_new_tokens < 64]
@@ -313,6 +325,27 @@ def _needle_pool(spec: Spec, template: Template, counter: TokenCounter, seed: in
 # --- generation ---------------------------------------------------------------------------------
 
 
+def _frames(mode: str, counter: TokenCounter) -> list[tuple[int, bool]]:
+    """The ways a probe may be sent, each as (tokens outside the text, answer prefix on its own line).
+
+    completions: the prompt text with the tokenizer's special tokens. chat: the chat template's
+    tokens (counted once, from renderings around placeholders) for prefill=user (prefix appended to
+    the user turn) and prefill=assistant (prefix opening the assistant turn); prefill=none sends
+    less than prefill=user."""
+    if mode == "completions":
+        return [(special_tokens_added(counter), True)]
+    render = chat_renderer(counter)
+    user, prefix = "\x02LBS-USER\x03", "\x02LBS-PREFIX\x03"
+    as_user = render([{"role": "user", "content": user}], False)
+    as_assistant = render([{"role": "user", "content": user}, {"role": "assistant", "content": prefix}], True)
+    if as_user.count(user) != 1 or as_assistant.count(user) != 1 or as_assistant.count(prefix) != 1:
+        raise UserError(f"the chat template of {counter.name!r} does not keep the message text as given")
+    outside_user = as_user.split(user)
+    outside_assistant = [piece for half in as_assistant.split(user) for piece in half.split(prefix)]
+    counts = counter.count_batch([*outside_user, *outside_assistant])
+    return [(sum(counts[:2]), True), (sum(counts[2:]), False)]
+
+
 @dataclass
 class _Columns:
     episodes: schemas.TableBuilder = field(default_factory=lambda: schemas.TableBuilder(schemas.EPISODES))
@@ -331,11 +364,12 @@ class _Context:
     template: Template
     params: NeedleParams
     parts: dict[str, tuple[str, str, int, int]]  # value kind -> context before/after haystack, their counts
+    frames: list[tuple[int, bool]]  # per way of sending: tokens around the text, answer prefix on its own line?
 
 
 class NeedleFamily(TaskFamily):
     name = "needle"
-    version = "1"
+    version = "2"  # 2: the prompt's newline before the answer prefix, special and chat-template tokens count
     description = "RULER needle-in-a-haystack: recall the value(s) of key(s) hidden in a long text"
     variants = _DESCRIPTIONS
     Params = NeedleParams
@@ -362,7 +396,7 @@ class NeedleFamily(TaskFamily):
             before, after = template.context_parts(template.value_kinds[kind])
             cb, ca = counter.count_batch([before, after])
             parts[kind] = (before, after, cb, ca)
-        ctx = _Context(counter, template, params, parts)
+        ctx = _Context(counter, template, params, parts, _frames(params.prompt_mode, counter))
 
         # Each haystack source is built and counted once per call, then shared by all samples; pools
         # hold 1.25x the longest length so one sample's window never wraps onto itself.
@@ -424,16 +458,21 @@ class NeedleFamily(TaskFamily):
         sep = NEEDLE_LINE_SEP if src.pairs else NEEDLE_SEP
         needle_texts = [sep + t.render("needle", value_kind=kind_name, key=k, value=v) for k, v in needles]
 
-        # Count the per-sample pieces in one batch; the haystack's units were counted with the corpus.
-        # (plus the asked needle without its separator: at depth 0 it opens the haystack).
-        counts = counter.count_batch([QUESTION_SEP + question, answer_prefix, needle_texts[0].lstrip(), *needle_texts])
-        q_count, ap_count, needle_counts = counts[0], counts[1], counts[3:]
+        # Count the per-sample pieces in one batch; the haystack's units were counted with the corpus:
+        # the question, the asked needle without its separator (at depth 0 it opens the haystack), the
+        # answer prefix on its own line (and alone, for a chat prefill), the needles.
+        prefixes = [PREFIX_SEP + answer_prefix] + ([answer_prefix] if len(ctx.frames) > 1 else [])
+        counts = counter.count_batch([QUESTION_SEP + question, needle_texts[0].lstrip(), *prefixes, *needle_texts])
+        first_stripped, needle_counts = counts[1], counts[2 + len(prefixes) :]
+        # All the prompt holds besides the context, in the longest way of sending: question, answer
+        # prefix and the template's (or the tokenizer's special) tokens.
+        frame_count = counts[0] + max(extra + counts[2 if own_line else 3] for extra, own_line in ctx.frames)
         before, after, before_count, after_count = ctx.parts[spec.value_kind]
-        fixed = p.max_new_tokens + before_count + after_count + q_count + ap_count + sum(needle_counts)
+        fixed = p.max_new_tokens + before_count + after_count + frame_count + sum(needle_counts)
         budget = length - fixed
         opens = depth > 0  # else the asked needle opens the text, and its stripped form counts
         if not opens:
-            budget -= counts[2] - needle_counts[0]
+            budget -= first_stripped - needle_counts[0]
         tries = 32 if src.pairs else 8
         win = hay.window(rng.randrange(len(hay)), budget, tries, opens) if budget >= MIN_HAYSTACK_TOKENS else None
         if win is None or win.n_units == 0:
@@ -469,7 +508,7 @@ class NeedleFamily(TaskFamily):
             delta = counter.count(first_text.lstrip()) - first_count
             # Rarely (a needle of depth > 0 landing first) stripping costs a token more than the
             # window allowed for; then drop the last unit so the budget still holds.
-            if int(cum[-1]) + delta <= budget + (0 if opens else counts[2] - needle_counts[0]) or len(units) <= 1:
+            if int(cum[-1]) + delta <= budget + (0 if opens else first_stripped - needle_counts[0]) or len(units) <= 1:
                 break
             units, cum = units[:-1], cum[:-1]
         hay_total = int(cum[-1])
@@ -499,7 +538,7 @@ class NeedleFamily(TaskFamily):
         pieces[0] = pieces[0].lstrip()
         text = before + "".join(pieces) + after
         n_tokens = before_count + hay_total + inserted + delta + after_count
-        prompt_tokens = n_tokens + q_count + ap_count
+        prompt_tokens = n_tokens + frame_count
 
         # Candidate pool: gold, then distractor values (other needles', or the filler needles' in
         # the window), then fresh values of the same kind.

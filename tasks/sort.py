@@ -142,7 +142,7 @@ def segment_length(variant: str) -> int:
 
 class SortFamily(TaskFamily):
     name = "sort"
-    version = "1"
+    version = "2"  # 2: SORT's integer, open bins (switch at 5,000), its sentence and draw rules
     description = "SORT / Book-SORT: which of two segments of a book came first (episodic memory)"
     variants = {"ls20": "segments of 20 words (or tokens)", "ls50": "segments of 50 words (or tokens)"}
     Params = SortParams
@@ -199,11 +199,12 @@ class SortFamily(TaskFamily):
                             "book_idx": book_idx, "excerpt_idx": pair.excerpt_idx, "split": pair.split,
                             "unit": params.unit, "excerpt_span": [int(book.word_start[s]), int(book.word_end[e - 1])],
                             "excerpt_words": [s, e], "seg1_pos": pair.seg1[0] - s, "seg2_pos": pair.seg2[0] - s,
-                            "distance": pair.distance, "bin_edges": [round(x, 3) for x in pair.edges],
+                            "distance": pair.distance, "bin_edges": list(pair.edges),
                         }
                         add_probe(
                             probes, template, eid=eid, title=book.title, variant=variant, excerpt_len=length,
                             segment_len=seg_len, excerpt_idx=pair.excerpt_idx, distance_bin=pair.distance_bin,
+                            bin_index=pair.bin_index,
                             segment_1=book.words_text(*pair.seg1), segment_2=book.words_text(*pair.seg2),
                             earlier_first=pair.present_seg1_first, present_seg1_first=pair.present_seg1_first,
                             max_new_tokens=params.max_new_tokens, meta=meta,
@@ -213,6 +214,7 @@ class SortFamily(TaskFamily):
             meta = {
                 "title": book.title, "book_idx": book_idx, "source": book.source, "n_words": book.n_words,
                 "unit": params.unit, "context_before": before, "context_after": after, "skipped": skipped,
+                **({"gutenberg_id": book.gutenberg_id} if book.gutenberg_id else {}),
             }
             episodes.add(
                 episode_id=eid, family=self.name, variant="book", length=int(pos[-1]),
@@ -257,20 +259,26 @@ def add_probe(
     probes: schemas.TableBuilder, template: Template, *, eid: str, title: str, variant: str, excerpt_len: int,
     segment_len: int, excerpt_idx: int, distance_bin: int, segment_1: str, segment_2: str, earlier_first: bool,
     present_seg1_first: bool, max_new_tokens: int, meta: dict, probe_id: str | None = None,
+    bin_index: int | None = None,
 ) -> None:
     """One probe row: segment_1 is shown as A when `present_seg1_first`; `earlier_first` says whether
-    the segment shown as A is the earlier one (built data: seg1 is always the earlier)."""
+    the segment shown as A is the earlier one (built data: seg1 is always the earlier).
+
+    `distance_bin` is SORT's name of the bin, its right edge (62 for L_E 250); the `bin` column holds
+    `bin_index`, 1 (nearest) .. 4: the right edges differ per L_E, so only the index lines bins up
+    across lengths (heatmaps, the bin marginal), and a one-digit string sorts as its number."""
     a, b = (segment_1, segment_2) if present_seg1_first else (segment_2, segment_1)
+    bin_index = bin_index or meta.get("bin_index")
     meta = {
         **meta, "excerpt_len": excerpt_len, "segment_len": segment_len, "excerpt_idx": excerpt_idx,
-        "distance_bin": distance_bin, "present_seg1_first": present_seg1_first, "segment_1": segment_1,
+        "distance_bin": distance_bin, "bin_index": bin_index, "present_seg1_first": present_seg1_first, "segment_1": segment_1,
         "segment_2": segment_2, "ask": template.ask, "prompt": template.name,
     }
     if template.memory_question:
         meta["memory_question"] = template.render_question(title, a, b, memory=True)
     probes.add(
         probe_id=probe_id or f"{eid}/{variant}/le{excerpt_len}/x{excerpt_idx}/d{distance_bin}", episode_id=eid, family="sort",
-        variant=variant, ability="order-recall", length=excerpt_len, depth=None, bin=str(distance_bin),
+        variant=variant, ability="order-recall", length=excerpt_len, depth=None, bin=str(bin_index or distance_bin),
         question=template.render_question(title, a, b), answer_prefix=template.answer_prefix,
         gold=[template.gold(earlier_first)], choices=LABELS, metric=METRIC, chance=0.5,
         max_new_tokens=max_new_tokens, meta=json.dumps(meta),

@@ -188,7 +188,7 @@ def test_longmemeval_embedded_model_as_system_and_judge(embedded_server, tmp_pat
     assert judged.height == 6 and all(json.loads(j)["spec"] == spec for j in judged.get_column("judge"))
     assert scores.filter(pl.col("metric") == "lme_match").height == 6
     manifest = json.loads((run_dir / "run.json").read_text())
-    assert manifest["judge"]["judged"] == 6 and manifest["judge"]["identity"]["templates"] == "lbs-lme-judge-1"
+    assert manifest["judge"]["judged"] == 6 and manifest["judge"]["identity"]["templates"] == "lbs-lme-judge-2"
 
     res = lbs("run", data, "-s", spec, "-o", tmp_path / "nc", "--condition", "no-context", "--no-cache")
     assert res.returncode == 0, res.stderr

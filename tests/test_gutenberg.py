@@ -451,3 +451,125 @@ def test_empty_and_blank_input():
     assert clean_book("") == CleanText(None, "", 0)
     assert clean_book("\n\n  \n") == CleanText(None, "", 0)
     assert not is_gutenberg("")
+
+
+# --- the nine Book-SORT books: miniatures of each layout SORT's chapter table handles -----------------
+# Hand-written texts in the Gutenberg layout that reproduce each case (the real books are not here).
+
+def _prose(tag: str, n: int) -> list[str]:
+    """n distinct wrapped paragraphs of plain narrative sentences."""
+    return [wrap([f"The {tag} walker passed stone number {i} at a steady pace.",
+                  f"Beyond stone {i} the road bent north along the river, and the walker followed it"
+                  " without once looking back at the town."]) for i in range(n)]
+
+
+def test_chapter_opening_with_a_colon_and_short_dialogue_is_kept():
+    # Tom Swift and His Talking Pictures (PG 72578): chapter I opens with a paragraph ending "asked:"
+    # and a one-line question; it was taken for a contents entry and the whole chapter was lost.
+    contents = "\n".join(f"{n}. {t}{'.' * 20}{p:>5}" for n, t, p in
+                         (("I", "BLASTING FIRE", 1), ("II", "NED DISAPPEARS", 12)))
+    body = (
+        "                               CHAPTER I\n                             BLASTING FIRE\n\n\n"
+        "ENTERING Tom's private laboratory from a room farther down the\nhall, Ned, who seemed somewhat"
+        " out of breath, glanced at the\nyoung inventor and asked:\n\n"
+        "“Do you seem to be getting anywhere with it, Tom?”\n\n"
+        "For a moment there was no reply. Tom was slowly turning a dial.\nNed repeated his question, adding:\n\n"
+        "“What seems to be the trouble?”\n\n"
+        + "\n\n".join(_prose("first", 3))
+        + "\n\n\n\n                               CHAPTER II\n                             NED DISAPPEARS\n\n\n"
+        + "\n\n".join(_prose("second", 3)) + "\n\n\n                                THE END\n"
+    )
+    raw = HEADER + "TOM SWIFT\n\n\n                                CONTENTS\n\n" + contents + "\n\n\n\n" + body + FOOTER
+    out = clean_book(raw)
+    assert out.text.startswith("ENTERING Tom's private laboratory")
+    assert "“What seems to be the trouble?”" in out.text and "Ned repeated his question, adding:" in out.text
+    assert "The second walker passed stone number 2" in out.text
+    for junk in ("BLASTING", "CHAPTER", "CONTENTS", "DISAPPEARS", "THE END"):
+        assert junk not in out.text, junk
+
+
+def test_unnamed_prologue_before_chapter_one_is_kept():
+    # The Trumpeter of Krakow (PG 72600): the prologue "The Broken Note" has no heading of its own,
+    # only the book's title and its own above it; SORT's table counts it as a chapter.
+    prologue = _prose("prologue", 48)  # 48 paragraphs x 32 words: well over 1,000 words
+    raw = (
+        HEADER
+        + "                        THE TRUMPETER\n\n\n"
+        + "                                 CONTENTS\n                                                 PAGE\n"
+        + "                 The Broken Note.........................          3\n"
+        + "         CHAPTER\n               I The Man Who Kept His Pumpkin...          9\n\n\n\n"
+        + "                              ILLUSTRATIONS\n          _The Old City Wall_                19\n\n\n\n"
+        + "                 Ancient Oath of the Trumpeters\n\n"
+        + "“I swear on my honor that I will faithfully sound the trumpet each hour\nin the tower.”\n\n\n\n"
+        + "                        THE TRUMPETER\n\n\n                            THE BROKEN NOTE\n\n"
+        + "\n\n".join(prologue)
+        + "\n\n\n                               CHAPTER I\n                 THE MAN WHO KEPT HIS PUMPKIN\n\n"
+        + "\n\n".join(_prose("chapter", 60)) + "\n" + FOOTER  # the chapters outweigh the prologue
+    )
+    out = clean_book(raw)
+    assert out.text.startswith("The prologue walker passed stone number 0 at a steady pace.")
+    assert "The prologue walker passed stone number 47" in out.text and "The chapter walker passed stone number 0" in out.text
+    for junk in ("I swear", "Ancient Oath", "BROKEN NOTE", "TRUMPETER", "CONTENTS", "PUMPKIN", "Old City Wall"):
+        assert junk not in out.text, junk
+    assert out.ebook_id == 99999  # "[eBook #99999]" in the header
+
+
+def test_short_commentary_before_chapter_one_is_front_matter():
+    # The Well of Loneliness (PG 73042): a short signed commentary before chapter 1 (and a printer's
+    # "CL" that reads as a roman numeral) is front matter, as SORT's table drops it.
+    raw = (
+        HEADER + "                          With a Commentary\n\n\n"
+        + "                                   CL\n              MANUFACTURED IN THE UNITED STATES\n\n\n\n"
+        + "                               COMMENTARY\n\n\n"
+        + wrap(["I have read this novel with great interest because, apart from its fine qualities as a novel",
+                "by a writer of accomplished art, it possesses a notable significance."]) + "\n\n"
+        + "                                                         A. Critic\n\n\n\n"
+        + "                               CHAPTER 1\n\n\n" + "\n\n".join(_prose("first", 3))
+        + "\n\n\n                               CHAPTER 2\n\n\n" + "\n\n".join(_prose("second", 3)) + "\n" + FOOTER
+    )
+    out = clean_book(raw)
+    assert out.text.startswith("The first walker passed stone number 0")
+    assert "great interest" not in out.text and "Critic" not in out.text
+
+
+def test_floor_plan_in_an_open_illustration_bracket_is_dropped():
+    # The Murder of Roger Ackroyd (PG 69087): "[Illustration:" opens a plan drawn in text characters
+    # over blank lines and rule lines, closed by "]" on a line of its own.
+    plan = (
+        "[Illustration:\n\n"
+        "  +------------------------------------.\n"
+        "  |             TERRACE                 .\n"
+        "  |--==--+--==---==--+---==---==----+    .\n"
+        "  |PANTRY|   DINING  |    DRAWING   |    .\n"
+        "  |      |    ROOM   |     ROOM     |    .\n\n"
+        "  |BILLIARD|====|  HALL  |  STUDY   ‖    .\n"
+        "  +-==-==--+-------+  +--+----------+-  -+\n"
+        "                   |  |              .  .\n"
+        "                FRONT DOOR          .  .\n"
+        "                   .  +---+       HOUSE\n"
+        "  -----------------+  +---+--------------\n"
+        "]\n\n"
+    )
+    table = "  |||  +---+ CHAIR IN WHICH          ___   |\n  |||   ]  | ACKROYD WAS            /   \\  |\n\n"
+    raw = (HEADER + "CHAPTER I\n\n" + "\n\n".join(_prose("first", 2)) + "\n\nI have appended a rough sketch.\n\n"
+           + plan + table + "\n\n".join(_prose("second", 2)) + "\n" + FOOTER)
+    out = clean_book(raw)
+    for junk in ("PANTRY", "TERRACE", "+--", "|", "‖", "FRONT DOOR", "HOUSE", "CHAIR IN WHICH", "[", "]"):
+        assert junk not in out.text, junk
+    assert "I have appended a rough sketch.\n\nThe second walker passed stone number 0" in out.text
+
+
+def test_transcribers_notes_at_the_end_are_back_matter():
+    # Pomona (PG 73017): a one-chapter essay ending in a scene break and "Transcriber's Notes:" with a
+    # list of dashed items; the items went into the last excerpts.
+    raw = (
+        HEADER + "\n\n".join(_prose("essay", 6)) + "\n\non our lips as it lived once on theirs. “Ripeness is all.”\n\n\n"
+        "                   *       *       *       *       *\n\n\n"
+        " Transcriber’s Notes:\n\n"
+        " ――Text in italics is enclosed by underscores (_italics_).\n\n"
+        " ――Punctuation and spelling inaccuracies were silently corrected.\n\n"
+        " ――Archaic and variable spelling has been preserved.\n\n\n\n" + FOOTER
+    )
+    out = clean_book(raw)
+    assert out.text.endswith("“Ripeness is all.”")
+    assert "Transcriber" not in out.text and "italics" not in out.text and "spelling" not in out.text

@@ -17,24 +17,18 @@ import pytest
 
 from lbs_testutil import lbs, make_needle, one_line_error
 from longbench_suite import metrics, registry
+from longbench_suite.errors import UserError
 from longbench_suite.generate import generate_dataset
 from longbench_suite.protocol import Answer, Condition, MemorySystem
 from longbench_suite.task import parse_params
 from longbench_suite.tokens import load_tokenizer
 from runners.local import RunConfig, run
-from tasks.joint_recall import (
-    BOS,
-    CONTEXT_BASE,
-    FAMILY,
-    HAX_LENGTH,
-    KEY_BASE,
-    LAYOUT,
-    PAD,
-    SECOND_PASS,
-    SEP_TOKEN,
-    VALUE_BASE,
-    JointRecallParams,
-)
+from tasks._hax_tokens import BOS, PAD, SPLITS, Layout, grid_pairs, token_sequences, write_grid
+from tasks._hax_tokens import SEP as SEP_TOKEN
+from tasks.joint_recall import FAMILY, SECOND_PASS, JointRecallParams
+
+# HAX's ids at n_value = 16 and 16 x 16 (the default layout; unchanged since the first export).
+VALUE_BASE, KEY_BASE, CONTEXT_BASE, HAX_LENGTH = 10, 26, 42, 1058
 
 TOK = load_tokenizer("approx")
 VARIANTS = ["words", "ids", "numbers"]
@@ -411,7 +405,7 @@ def test_token_export_follows_the_hax_layout(exported):
     layout = json.loads((out / "layout.json").read_text())
     manifest = json.loads((data / "manifest.json").read_text())
     episodes = {r["episode_id"]: json.loads(r["meta"]) for r in pq.read_table(data / "episodes.parquet").to_pylist()}
-    assert layout == {**LAYOUT, "dataset": manifest["content_hash"], "sequences": len(episodes)}
+    assert layout == {**Layout().describe(), "dataset": manifest["content_hash"], "sequences": len(episodes)}
     assert (layout["bos"], layout["pad"], layout["sep"]) == (1, 3, 4) and layout["padded_length"] == 1058
     assert (layout["values"], layout["keys"], layout["contexts"]) == ([10, 25], [26, 41], [42, 57])
 
@@ -421,7 +415,7 @@ def test_token_export_follows_the_hax_layout(exported):
     for t in tokens:
         meta = episodes[t["episode_id"]]
         n_ctx, n_key = meta["n_ctx"], meta["n_key"]
-        ids, mask, length = t["input_ids"], t["mask"], t["length"]
+        ids, mask, length = t["inputs"], t["mask"], t["length"]
         assert (t["n_ctx"], t["n_key"]) == (n_ctx, n_key)
         assert len(ids) == len(mask) == HAX_LENGTH == 1058
         block = n_ctx * (1 + 2 * n_key)
@@ -473,22 +467,31 @@ def test_token_export_follows_the_hax_layout(exported):
     by_eid = {t["episode_id"]: t for t in tokens}
     for pr in pq.read_table(data / "probes.parquet").to_pylist():
         pm, t = json.loads(pr["meta"]), by_eid[pr["episode_id"]]
-        ids, n_key = t["input_ids"], t["n_key"]
+        ids, n_key = t["inputs"], t["n_key"]
         ctx_pos = [1 + j * (1 + 2 * n_key) for j in range(t["n_ctx"])]
         pos = next(p for p in ctx_pos if ids[p] == CONTEXT_BASE + pm["context"])
         kpos = next(p for p in range(pos + 1, pos + 1 + 2 * n_key, 2) if ids[p] == KEY_BASE + pm["key"])
         assert pr["gold"] == [str(ids[kpos + 1] - VALUE_BASE)]
 
 
-@pytest.mark.parametrize("param", ["n_key=17", "n_value=17", "n_ctx=17"])
-def test_token_export_refuses_what_the_layout_cannot_hold(tmp_path, param):
+@pytest.mark.parametrize("param, option", [("n_key=17", "--max-n-key"), ("n_ctx=17", "--max-n-ctx")])
+def test_token_export_refuses_what_the_layout_cannot_hold(tmp_path, param, option):
+    """16 contexts and 16 keys by default (HAX's --max_n_context / --max_n_key); a larger layout holds more."""
     data = tmp_path / "data"
-    base = {"n_ctx": "n_ctx=2", "n_key": "n_key=2", "n_value": "n_value=4"}
+    base = {"n_ctx": "n_ctx=2", "n_key": "n_key=2"}
     base[param.split("=")[0]] = param
-    generate_dataset("joint-recall", data, ["ids"], [*base.values(), "n_queries=1", "samples=1", "lengths=8k"])
+    generate_dataset("joint-recall", data, ["ids"], [*base.values(), "n_value=4", "n_queries=1", "samples=1", "lengths=8k"])
     out = tmp_path / "tokens"
     assert "at most 16" in one_line_error(lbs("export", "joint-recall-tokens", data, "-o", out))
     assert not out.exists()
+    res = lbs("export", "joint-recall-tokens", data, "-o", out, option, "17")
+    assert res.returncode == 0, res.stderr
+    layout = json.loads((out / "layout.json").read_text())
+    # 17 slots on the widened side, 16 on the other: the padding and (for keys) the context ids move.
+    n_ctx, n_key = (17, 16) if option == "--max-n-ctx" else (16, 17)
+    assert (layout["max_n_ctx"], layout["max_n_key"]) == (n_ctx, n_key)
+    assert layout["padded_length"] == 2 * n_ctx * (2 * n_key + 1) + 2
+    assert layout["contexts"] == [10 + 4 + n_key, 10 + 4 + n_key + n_ctx - 1]
 
 
 def test_token_export_refuses_other_families(tmp_path):
@@ -505,6 +508,157 @@ def test_token_export_will_not_replace_a_directory(exported, tmp_path):
     (out / "mine.txt").write_text("keep me")
     one_line_error(lbs("export", "joint-recall-tokens", data, "-o", out))
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+
+
+def _episode_table(meta: dict):
+    import pyarrow as pa
+
+    return pa.table({"episode_id": ["e0"], "meta": [json.dumps(meta)]})
+
+
+# A hand-written episode: 2 contexts x 2 keys, values out of 4; (context, key) -> value table and the
+# two passes' orders (context, then its keys in listing order).
+HAND = {"n_ctx": 2, "n_key": 2, "n_value": 4, "table": [[3, 0], [1, 2]],
+        "orders": [[[1, [0, 1]], [0, [1, 0]]], [[0, [0, 1]], [1, [1, 0]]]]}
+
+
+def test_hax_ids_move_with_n_value_and_max_n_key():
+    """HAX's create_dataset.py (73d3c18, l.28-39) writes value v as v + 10, key k as n_value + k + 10,
+    context c as max_n_key + n_value + c + 10, and pads to (2 max_n_context)(2 max_n_key + 1) + 2.
+    With n_value = 4, max_n_key = 5, max_n_ctx = 3: values 10..13, keys 14..18, contexts 19..21, 68
+    tokens. Written out by hand for HAND: BOS; pass 1: context 1 (20), key 0 (14) -> table[1][0] = 1
+    (11), key 1 (15) -> 2 (12), context 0 (19), key 1 (15) -> 0 (10), key 0 (14) -> 3 (13); SEP; pass 2:
+    context 0 (19), key 0 (14) -> 3 (13), key 1 (15) -> 0 (10), context 1 (20), key 1 (15) -> 2 (12),
+    key 0 (14) -> 1 (11); PAD (3) up to 68. At the default layout the same table is 10 + v, 26 + k,
+    42 + c, padded to 1058: today's ids."""
+    (row,) = token_sequences(_episode_table(HAND), Layout(n_value=4, max_n_ctx=3, max_n_key=5)).to_pylist()
+    listed = [1, 20, 14, 11, 15, 12, 19, 15, 10, 14, 13, 4, 19, 14, 13, 15, 10, 20, 15, 12, 14, 11]
+    assert row["inputs"] == listed + [3] * (68 - 22)
+    assert [i for i, m in enumerate(row["mask"]) if m] == [13, 15, 18, 20]  # pass 2's keys
+    assert (row["n_ctx"], row["n_key"], row["length"]) == (2, 2, 22) and len(row["mask"]) == 68
+    (row,) = token_sequences(_episode_table({**HAND, "n_value": 16})).to_pylist()
+    default = [1, 43, 26, 11, 27, 12, 42, 27, 10, 26, 13, 4, 42, 26, 13, 27, 10, 43, 27, 12, 26, 11]
+    assert row["inputs"] == default + [3] * (1058 - 22)
+    layout = Layout(n_value=4, max_n_ctx=3, max_n_key=5).describe()
+    assert (layout["values"], layout["keys"], layout["contexts"], layout["padded_length"]) == ([10, 13], [14, 18], [19, 21], 68)
+    with pytest.raises(UserError, match="4 values"):
+        token_sequences(_episode_table(HAND), Layout())  # one n_value per export
+
+
+def _hax_collate(rows: list[dict]) -> dict:
+    """What HAX's trainer does with a batch (re-implemented, not copied): take the `inputs` and `mask`
+    of every row, stack each into a tensor; then shift: inputs[:, :-1] are read, inputs[:, 1:] are the
+    labels, mask[:, :-1] (as bool) selects the predicted positions; accuracy per sequence is the share
+    of selected labels predicted, averaged over the batch."""
+    import torch
+
+    batch = {name: torch.tensor([row[name] for row in rows]) for name in ("inputs", "mask")}
+    return {"inputs": batch["inputs"][:, :-1], "labels": batch["inputs"][:, 1:], "mask": batch["mask"][:, :-1].bool()}
+
+
+def _predict_from_first_pass(inputs, context_ids: set[int], blind: bool):
+    """A reader of each sequence: after SEP, at a key, it predicts the value listed for (context, key) in
+    pass 1 (blind: the value last listed for the key, whatever the context)."""
+    import torch
+
+    preds = torch.zeros_like(inputs)
+    for b, seq in enumerate(inputs.tolist()):
+        sep, seen, i = seq.index(SEP_TOKEN), {}, 1
+        while i < sep:  # pass 1: a context id, then (key, value) pairs
+            context, i = seq[i], i + 1
+            while i < sep and seq[i] not in context_ids:
+                seen[(None if blind else context, seq[i])] = seq[i + 1]
+                i += 2
+        context = None
+        for i in range(sep + 1, len(seq)):
+            if seq[i] in context_ids:
+                context = seq[i]
+            elif (None if blind else context, seq[i]) in seen:
+                preds[b, i] = seen[(None if blind else context, seq[i])]
+    return preds
+
+
+def test_grid_export_runs_through_hax_collate(tmp_path):
+    """The default export without a dataset is HAX's grid: n_ctx, n_key from 5 (here up to 6 and 7),
+    train/validation/test files with `inputs` (int32) and `mask` (int8), rows in HAX's order (sample
+    index, then n_ctx, then n_key). Loaded as HAX loads its data (a DatasetDict by split) and read the
+    way its collate and trainer read a batch: the labels at the mask are the values, a reader that
+    remembers (context, key) scores 1, one that forgets the context scores less."""
+    import datasets
+    import torch
+
+    out = tmp_path / "grid"
+    res = lbs("export", "joint-recall-tokens", "-o", out, "--max-n-ctx", "6", "--max-n-key", "7", "--n-value", "8",
+              "--train", "3", "--test", "2", "--seed", "5")
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["layout.json", "test.parquet", "train.parquet", "validation.parquet"]
+    layout = json.loads((out / "layout.json").read_text())
+    # n_value = 8, max_n_key = 7, max_n_ctx = 6: values 10..17, keys 18..24, contexts 25..30, 2*6*15+2 = 182
+    assert (layout["values"], layout["keys"], layout["contexts"], layout["padded_length"]) == ([10, 17], [18, 24], [25, 30], 182)
+    pairs = [(c, k) for c in (5, 6) for k in (5, 6, 7)]
+    assert layout["splits"] == {"train": 3 * 6, "validation": 2 * 6, "test": 2 * 6}
+    schema = pq.read_schema(out / "train.parquet")
+    assert str(schema.field("inputs").type) == "list<element: int32>" and str(schema.field("mask").type) == "list<element: int8>"
+
+    dd = datasets.load_dataset("parquet", data_dir=str(out), cache_dir=str(tmp_path / "hf"))
+    assert sorted(dd) == sorted(SPLITS) and dd["validation"].num_rows == 12
+    every = set()
+    for split in SPLITS:
+        rows = dd[split].to_list()
+        assert [(r["n_ctx"], r["n_key"]) for r in rows] == pairs * (len(rows) // 6)
+        every |= {tuple(r["inputs"]) for r in rows}
+        batch = _hax_collate(rows)
+        assert batch["inputs"].shape == (len(rows), 181) and batch["inputs"].dtype == torch.int64
+        mask = batch["mask"]
+        assert mask.sum(1).tolist() == [r["n_ctx"] * r["n_key"] for r in rows]
+        assert ((batch["inputs"][mask] >= 18) & (batch["inputs"][mask] <= 24)).all()  # keys are read
+        assert ((batch["labels"][mask] >= 10) & (batch["labels"][mask] <= 17)).all()  # values are predicted
+        contexts = set(range(25, 31))
+        for blind, ok in ((False, lambda a: a == 1.0), (True, lambda a: a < 0.9)):
+            preds = _predict_from_first_pass(batch["inputs"], contexts, blind)
+            acc = (((preds == batch["labels"]) & mask).float().sum(-1) / mask.float().sum(-1)).mean().item()
+            assert ok(acc), (split, blind, acc)
+    assert len(every) == 18 + 12 + 12  # no sequence twice, within or across splits
+
+
+def test_grid_draws_every_sequence_at_most_once_across_splits(tmp_path):
+    """HAX redraws a sequence equal to any earlier one, in any split (train, then validation, then
+    test). With 1 context, 1 key and 4 values only 4 sequences exist: asking for 2 + 1 + 1 must give
+    all four, each once (independent draws would repeat one 91% of the time); a fifth is impossible."""
+    for seed in range(5):
+        out = tmp_path / f"s{seed}"
+        out.mkdir()
+        counts = write_grid(out, Layout(n_value=4, max_n_ctx=1, max_n_key=1), train=2, test=1, seed=seed, min_n=1)
+        assert counts == {"train": 2, "validation": 1, "test": 1}
+        seqs = [tuple(x) for split in SPLITS for x in pq.read_table(out / f"{split}.parquet").column("inputs").to_pylist()]
+        # BOS, context 0 (10+4+1 = 15), key 0 (14), value v (10+v), SEP, the same block again; 2*1*3+2 = 8 tokens
+        assert sorted(seqs) == [(1, 15, 14, 10 + v, 4, 15, 14, 10 + v) for v in range(4)]
+    res = lbs("export", "joint-recall-tokens", "-o", tmp_path / "full", "--min-n", "1", "--max-n-ctx", "1",
+              "--max-n-key", "1", "--n-value", "4", "--train", "3", "--test", "1")
+    assert "distinct" in one_line_error(res)
+    assert not (tmp_path / "full").exists()
+
+
+def test_grid_is_deterministic_and_hax_sized_by_default(tmp_path):
+    a, b, c = (tmp_path / n for n in "abc")
+    for d in (a, b, c):
+        d.mkdir()
+    small = Layout(n_value=16, max_n_ctx=6, max_n_key=6)
+    write_grid(a, small, 4, 1, seed=1)
+    write_grid(b, small, 4, 1, seed=1)
+    write_grid(c, small, 4, 1, seed=2)
+    for split in SPLITS:
+        assert pq.read_table(a / f"{split}.parquet").equals(pq.read_table(b / f"{split}.parquet"))
+        assert not pq.read_table(a / f"{split}.parquet").equals(pq.read_table(c / f"{split}.parquet"))
+    # The CLI's defaults are HAX's: 16 x 16 layout, 16 values, n_ctx and n_key from 5, 10,000 / 100 / 100 per pair.
+    import inspect
+
+    from longbench_suite import cli
+
+    params = inspect.signature(cli.export_joint_recall_tokens).parameters
+    defaults = {name: p.default.default for name, p in params.items() if name not in ("data", "output")}
+    assert defaults == {"max_n_ctx": 16, "max_n_key": 16, "n_value": None, "train": 10_000, "test": 100, "min_n": 5, "seed": 0}
+    assert Layout() == Layout(16, 16, 16) and len(grid_pairs(Layout())) == 144
 
 
 # --- 9. lbs tasks ---------------------------------------------------------------------------------

@@ -83,6 +83,26 @@ def test_sessions_in_time_order_before_the_question_and_evidence_marked(small):
         assert len(set(ids)) == len(ids) and not any("answer" in i for i in ids)  # ids never name the evidence
 
 
+def test_retrieval_targets_of_generated_items(small):
+    """Generated items carry LongMemEval's retrieval targets: the marked user turns of their evidence
+    sessions as turn ids; single-session-assistant items (evidence said by the assistant) have none
+    and, like abstention items, are left out of the retrieval metrics."""
+    episodes = _episodes(small)
+    for p in _probes(small):
+        sessions = {s["session_id"]: s for s in episodes[p["episode_id"]]["sessions"]}
+        turns = p["meta"]["evidence_turns"]
+        if p["ability"] == "single-session-assistant":
+            assert turns is None and FAMILY.evidence_ids({**p, "meta": json.dumps(p["meta"])}) is None
+            continue
+        assert turns, p["probe_id"]
+        for turn in turns:
+            sid, position = turn.rsplit("_", 1)
+            marked = sessions[sid]["turns"][int(position) - 1]
+            assert sid in p["meta"]["answer_session_ids"] and marked["role"] == "user" and marked["has_answer"]
+        evidence = FAMILY.evidence_ids({**p, "meta": json.dumps(p["meta"])})
+        assert (evidence is None) == p["probe_id"].endswith("_abs")
+
+
 def _event_days(p, episodes) -> list[int]:
     """Days before the question date of each planted event, read from the dated session whose evidence
     turn names the event (not from the generator's own numbers)."""

@@ -1,6 +1,8 @@
-"""LongMemEval's official files: import (validated, streamed) and export (lossless round trip), the
-judge's template choice and its flow through `lbs run/score --judge`, task-averaged and abstention
-aggregates, retrieval metrics, and what a system under test may see of an imported history."""
+"""LongMemEval's official files: import (validated, streamed; same-day time inversions warned, not
+refused) and export (lossless round trip), the judge's template choice, its model against the official
+one and its flow through `lbs run/score --judge`, task-averaged and abstention aggregates, retrieval
+metrics (with a parity section: hand-written items scored by LongMemEval's own rules), and what a
+system under test may see of an imported history."""
 
 from __future__ import annotations
 
@@ -496,6 +498,12 @@ def test_judge_template_follows_type_and_abstention_id(imported):
         assert items[qid]["question"] in prompt and str(items[qid]["answer"]) in prompt and response in prompt
         assert prompt == templates.templates[name].format(question=items[qid]["question"],
                                                           answer=str(items[qid]["answer"]), response=response)
+    # LongMemEval's criteria per type (evaluate_qa.py): knowledge-update has only its own rule, not the
+    # equivalence / intermediate-steps / subset rules of the other factual types
+    ku, default = templates.templates["knowledge-update"], templates.templates["default"]
+    assert "intermediate steps" in default and "only part of the information" in default
+    assert "updated answer" in ku and not any(w in ku for w in ("equivalent", "intermediate", "part of the information"))
+    assert "off-by-one" in templates.templates["temporal-reasoning"] and "rubric" in templates.templates["single-session-preference"]
     # abstention whatever the type: the same row relabelled keeps the abstention template
     abs_row = rows_by_id(imported.probes, "probe_id")["0a995998_abs"]
     for qtype in ("temporal-reasoning", "single-session-preference", "multi-session"):
@@ -561,6 +569,17 @@ def test_judge_flow_through_the_cli(imported, tmp_path):
     assert all(j["response_sha"] == hashlib.sha256(outputs[j["probe_id"]].encode()).hexdigest() for j in judgments)
     manifest = json.loads((run / "run.json").read_text())
     assert manifest["judge"]["identity"]["spec"] == "constant,text=yes" and manifest["judge"]["judged"] == len(ids)
+    # the judge's model beside LongMemEval's (a constant names none: its spec stands for it)
+    assert (manifest["judge"]["model"], manifest["judge"]["official_model"], manifest["judge"]["official"]) == \
+        ("constant,text=yes", "gpt-4o-2024-08-06", False)
+    from longbench_suite import leaderboard
+
+    from longbench_suite.leaderboard_render import columns
+
+    table = leaderboard.build([run])[0]
+    board = table.row(0, named=True)
+    assert board["judge"] == "constant,text=yes (not the official gpt-4o-2024-08-06)" and board["judge_official"] is False
+    assert "judge" in [c.key for c in columns(table)]  # shown on the page and in the README table
     agg = pl.from_arrow(pq.read_table(run / "aggregates.parquet"))
     headline = agg.filter((pl.col("metric") == JUDGE) & (pl.col("ability") == "task-averaged") & pl.col("variant").is_null())
     assert headline.height == 1 and headline["mean"][0] == 1.0
@@ -589,6 +608,23 @@ def test_judge_flow_through_the_cli(imported, tmp_path):
     judged = _judged(run)
     assert sorted(judged) == sorted(set(ids) - {"tr_tent"})
     assert not _scores(run).filter(pl.col("probe_id") == "tr_tent").is_empty()  # its other metrics remain
+
+
+def test_judge_model_against_the_official_one():
+    """LongMemEval's metrics script accepts only gpt-4o-2024-08-06 verdicts: run.json says whether the
+    judge was that model (as the endpoint named it), and a leaderboard row notes any other."""
+    from longbench_suite.judge import judge_note, official_judge
+
+    official = "gpt-4o-2024-08-06"
+    named = {"spec": "openai:gpt-4o", "model": "gpt-4o", "version": official, "templates": "t"}
+    assert official_judge(named, official) == {"model": official, "official_model": official, "official": True}
+    mini = {**named, "spec": "openai:gpt-4o-mini", "model": "gpt-4o-mini", "version": "gpt-4o-mini-2024-07-18"}
+    assert official_judge(mini, official)["official"] is False
+    assert official_judge(mini, None)["official"] is None  # a family that pins no judge
+    assert judge_note({"identity": named, **official_judge(named, official)}, "longmemeval") == (official, True)
+    # an older run.json without the model keys: read from the identity, the official model from the family
+    assert judge_note({"identity": mini}, "longmemeval") == ("gpt-4o-mini-2024-07-18 (not the official gpt-4o-2024-08-06)", False)
+    assert judge_note(None, "longmemeval") == (None, None)
 
 
 def test_failed_predictions_score_zero_on_the_judge(imported):
@@ -727,6 +763,175 @@ def test_retrieval_metrics(imported):
         metrics_of.setdefault(r["probe_id"], set()).add(r["metric"])
     assert not any(m.startswith(("recall", "ndcg")) for m in metrics_of["0a995998_abs"] | metrics_of["e47becba"])
     assert {"recall_any@5", "recall_all@5", "ndcg_any@5", "recall_any@10", "recall_all@10", "ndcg_any@10"} <= metrics_of["tr_tent"]
+
+
+# --- 7b. retrieval parity with LongMemEval's evaluation (run_retrieval.py, eval_utils.py) ------------
+#
+# Hand-written items in the official layout. The rules, read from LongMemEval's code:
+# - an item counts only when it is not `_abs` and some user turn of its haystack has has_answer true;
+# - a session is relevant when its id marks it as evidence AND it holds a user turn with has_answer
+#   true (an `answer_` session without one is renamed `noans` there, i.e. irrelevant);
+# - turn ids are `<session id>_<position>`, the position 1-based among ALL turns of the session, and only
+#   user turns are ranked; the relevant turns are the marked user turns of evidence sessions;
+# - recall_any@k: a relevant id in the top k; recall_all@k: every relevant id in it;
+#   ndcg_any@k: dcg = rel_1 + sum_{i>=2} rel_i / log2(i), over the ideal dcg of the relevant ids;
+# - session level from a turn ranking: a marked turn stands for its session, every other turn of an
+#   evidence session for a second document (`noans_...`), other turns for their session; k grows until
+#   the top holds k distinct documents (or passes the end), then recall is over the sessions of the
+#   marked turns in that top and ndcg over the turns (ideal: the marked turns).
+
+
+def parity_items() -> list[dict]:
+    """Day 1 = 2023/03/01 (hours 0-14 after T0), day 2 = hour 24, day 3 = hours 47-51. Same-day inversions:
+    f1 (day 1, 10:00) before p_1 (day 1, 09:00); f2 (day 3, 12:00) before p_3 (day 3, 08:00); in ret_none,
+    its filler (day 1, 11:00) before its evidence (day 1, 10:00): 3 inverted sessions in 2 items."""
+    return [
+        item("ret_partial", "multi-session", "What are my cats called?", "Miso and Tofu", [
+            filler("sharegpt_f1", 1, "a birthday poem"),
+            ("answer_p_1", 0, [U("I adopted a cat named Miso.", True), A("Congratulations!"),
+                               U("She is grey and very shy.", False), A("Give her time.")]),
+            ("answer_p_2", 24, [U("Any tips for a first-time pet owner?", False), A("Be patient.")]),  # marked, no has_answer
+            ("ultrachat_f2", 51, [U("How do I fix a flat tyre?"), A("Use a patch kit."),
+                                  U("And a slow puncture?"), A("Check the valve.")]),
+            ("answer_p_3", 47, [A("Hello! How can I help today?"), U("I adopted a second cat, Tofu.", True),
+                                A("Two cats, lovely!")]),
+        ], ["answer_p_1", "answer_p_2", "answer_p_3"]),
+        item("ret_none", "single-session-assistant", "Which museum did you suggest?", "The Louvre", [
+            filler("sharegpt_g1", 2, "packing lists"),
+            ("answer_n_1", 1, [U("Suggest a museum in Paris.", False), A("The Louvre.", True)]),
+        ], ["answer_n_1"]),
+        item("ret_gone_abs", "single-session-user", "What is my dog called?",
+             "The user never mentioned a dog; they mentioned a cat.", [
+                 ("answer_a_1", 5, [U("My cat sleeps all day.", True), A("Cats do.")]),
+                 filler("ultrachat_h1", 30, "soup recipes"),
+             ], ["answer_a_1"]),
+        # a marked user turn only in a session its id does not mark: counted, with nothing relevant
+        item("ret_unmarked", "single-session-user", "Where did I travel?", "Lisbon", [
+            ("sharegpt_u1", 5, [U("I just got back from Lisbon.", True), A("Welcome back!")]),
+        ], []),
+    ]
+
+
+@pytest.fixture(scope="module")
+def parity(tmp_path_factory) -> tuple[io.Dataset, subprocess.CompletedProcess]:
+    root = tmp_path_factory.mktemp("parity")
+    src = write_json(root / "longmemeval_s.json", parity_items())
+    res = lbs("import", "longmemeval", src, "-o", root / "ds")
+    assert res.returncode == 0, res.stderr
+    return io.Dataset(root / "ds"), res
+
+
+def test_same_day_time_inversions_import_with_one_warning(parity, tmp_path):
+    ds, res = parity
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "3 session(s) in 2 item(s)" in warnings[0], res.stderr
+    assert ds.manifest["source"]["same_day_time_inversions"] == {"sessions": 3, "items": 2}
+    row = rows_by_id(ds.episodes, "episode_id")["ret_partial"]
+    items = {it["question_id"]: it for it in parity_items()}
+    assert [s["session_id"] for s in row["sessions"]] == items["ret_partial"]["haystack_session_ids"]  # as given
+    text = FAMILY.episode(row).text  # shown by time, as LongMemEval's reader sorts them
+    assert text.index("Miso") < text.index("birthday poem") and text.index("Tofu") < text.index("flat tyre")
+    out = tmp_path / "back.json"
+    assert lbs("export", "longmemeval", ds.path, "-o", out).returncode == 0
+    assert json.loads(out.read_text()) == parity_items()
+    clean = import_ok(write_json(tmp_path / "longmemeval_s.json", official_items()), tmp_path / "clean")
+    assert clean.manifest["source"]["same_day_time_inversions"] == {"sessions": 0, "items": 0}
+    # a session on an earlier DAY than the one above it is still refused (S/M haystacks are sorted by day)
+    later = copy.deepcopy(parity_items()[:1])
+    later[0]["haystack_dates"][2] = day(-24)
+    line = one_line_error(lbs("import", "longmemeval", write_json(tmp_path / "bad_s.json", later), "-o", tmp_path / "bad",
+                              "--variant", "s"))
+    assert "ret_partial" in line and "earlier day" in line and not (tmp_path / "bad").exists()
+
+
+def _pub(qid: str, sid: str, turn: int | None = None) -> str:
+    from tasks.longmemeval import public_session_id
+
+    return public_session_id(qid, sid) + ("" if turn is None else f"_{turn}")
+
+
+def _retrieval_of(ds: io.Dataset, qid: str, retrieved: list[str]) -> dict[str, float]:
+    row = {"run_id": "r", "system": "s", "condition": "in-memory", "episode_id": qid, "probe_id": qid, "output": "x",
+           "choice_logprobs": None, "retrieved_ids": retrieved, "prompt_tokens": None, "completion_tokens": None,
+           "latency_s": None, "cache_hit": False, "error": None}
+    scores = score_predictions(pa.Table.from_pylist([row], schema=schemas.PREDICTIONS), ds.probes, "longmemeval")
+    return {r["metric"]: r["value"] for r in scores.to_pylist() if "recall" in r["metric"] or "ndcg" in r["metric"]}
+
+
+def _expect(got: dict[str, float], prefix: str, table: dict[int, tuple[float, float, float]]) -> None:
+    """`table`: k -> (recall_any, recall_all, ndcg_any) expected at k."""
+    for k, (any_, all_, ndcg) in table.items():
+        assert got[f"{prefix}recall_any@{k}"] == any_, (prefix, k)
+        assert got[f"{prefix}recall_all@{k}"] == all_, (prefix, k)
+        assert math.isclose(got[f"{prefix}ndcg_any@{k}"], ndcg, abs_tol=1e-12), (prefix, k, got[f"{prefix}ndcg_any@{k}"], ndcg)
+
+
+def test_which_items_and_sessions_count_for_retrieval(parity):
+    ds, _ = parity
+    probes = rows_by_id(ds.probes, "probe_id")
+    # relevant: p_1 and p_3 (they hold marked user turns); p_2 is listed in answer_session_ids but holds none
+    assert FAMILY.evidence_ids(probes["ret_partial"]) == [_pub("ret_partial", "answer_p_1"), _pub("ret_partial", "answer_p_3")]
+    assert json.loads(probes["ret_partial"]["meta"])["evidence_turns"] == ["answer_p_1_1", "answer_p_3_2"]
+    # left out: evidence said by the assistant only (no user turn marked), and an abstention item
+    for qid in ("ret_none", "ret_gone_abs"):
+        assert FAMILY.evidence_ids(probes[qid]) is None
+        assert _retrieval_of(ds, qid, [_pub(qid, "answer_n_1"), _pub(qid, "answer_a_1")]) == {}
+    # counted, but nothing relevant: recall_all is all() of nothing (1), the others 0, at every k
+    got = _retrieval_of(ds, "ret_unmarked", [_pub("ret_unmarked", "sharegpt_u1")])
+    _expect(got, "", {k: (0.0, 1.0, 0.0) for k in (1, 3, 5, 10, 30, 50)})
+
+
+def test_session_ranking_metrics_match_the_official_rules(parity):
+    ds, _ = parity
+    q = "ret_partial"
+    ranking = [_pub(q, s) for s in ("ultrachat_f2", "answer_p_2", "answer_p_3", "sharegpt_f1", "answer_p_1")]
+    got = _retrieval_of(ds, q, ranking)
+    # relevant {p_1 (rank 5), p_3 (rank 3)}; ideal dcg = 1 + 1/log2(2) = 2 from k = 2 on.
+    # k=1: nothing; k=3: p_3 -> dcg 1/log2(3); k>=5: both -> dcg 1/log2(3) + 1/log2(5).
+    both = (1 / math.log2(3) + 1 / math.log2(5)) / 2
+    _expect(got, "", {1: (0.0, 0.0, 0.0), 3: (1.0, 0.0, 1 / math.log2(3) / 2), 5: (1.0, 1.0, both),
+                      10: (1.0, 1.0, both), 30: (1.0, 1.0, both), 50: (1.0, 1.0, both)})
+    assert not any(m.startswith("turn_") for m in got)  # session ids: no turn-level metrics
+
+
+def test_turn_ranking_metrics_match_the_official_rules(parity):
+    ds, _ = parity
+    q = "ret_partial"
+    # The 7 user turns (positions count assistant turns too): f1_1, p_1_1, p_1_3, p_2_1, f2_1, f2_3, p_3_2.
+    ranking = [_pub(q, "answer_p_1", 3), _pub(q, "ultrachat_f2", 1), _pub(q, "ultrachat_f2", 3), _pub(q, "answer_p_3", 2),
+               _pub(q, "answer_p_2", 1), _pub(q, "answer_p_1", 1), _pub(q, "sharegpt_f1", 1)]
+    got = _retrieval_of(ds, q, ranking)
+    # Turn level: relevant turns p_1_1 (rank 6) and p_3_2 (rank 4); ideal dcg 2.
+    tail = (1 / math.log2(4) + 1 / math.log2(6)) / 2
+    _expect(got, "turn_", {1: (0.0, 0.0, 0.0), 3: (0.0, 0.0, 0.0), 5: (1.0, 0.0, 1 / math.log2(4) / 2),
+                           10: (1.0, 1.0, tail), 30: (1.0, 1.0, tail), 50: (1.0, 1.0, tail)})
+    # Session level. Documents by rank: p_1 (other turn), f2, f2, p_3, p_2 (no marked turn), p_1, f1.
+    # k=1: top 1 = [p_1_3], an unmarked turn of p_1: no session (a plain turn -> session map would say 1).
+    # k=3: 3 distinct documents first at rank 4 -> top 4 holds p_3_2: any 1, all 0; ndcg over turns at 4.
+    # k=5: 5 distinct documents first at rank 6 -> top 6 holds p_1_1 too: all 1; ndcg at 6.
+    # k=10, 30, 50: the whole ranking (k passes its end): as k=5.
+    _expect(got, "", {1: (0.0, 0.0, 0.0), 3: (1.0, 0.0, 1 / math.log2(4) / 2), 5: (1.0, 1.0, tail),
+                      10: (1.0, 1.0, tail), 30: (1.0, 1.0, tail), 50: (1.0, 1.0, tail)})
+
+
+def test_round_retrieval_reports_the_official_turn_ids(parity):
+    """The retrieval adapter's round items carry LongMemEval's turn ids, so its rankings score as above."""
+    from adapters._retrieval_items import reported_ids, round_items, session_items
+
+    ds, _ = parity
+    row = rows_by_id(ds.episodes, "episode_id")["ret_partial"]
+    sessions = FAMILY.episode(row).sessions
+    items = round_items(sessions)
+    want = {_pub("ret_partial", sid, n) for sid, n in [("sharegpt_f1", 1), ("answer_p_1", 1), ("answer_p_1", 3),
+                                                      ("answer_p_2", 1), ("ultrachat_f2", 1), ("ultrachat_f2", 3),
+                                                      ("answer_p_3", 1), ("answer_p_3", 2)]}
+    assert {it.source_id for it in items} == want  # answer_p_3_1: its leading assistant-only round
+    # reported: every round ranked before the first round of a session beyond the top 2 sessions
+    # (sessions reach the adapter by time: p_1, f1, p_2, p_3, f2; this ranking puts p_3 first)
+    ranked = sorted(items, key=lambda it: (it.session_id != _pub("ret_partial", "answer_p_3"), it.order))
+    assert reported_ids(ranked, 2) == [_pub("ret_partial", "answer_p_3", 1), _pub("ret_partial", "answer_p_3", 2),
+                                       _pub("ret_partial", "answer_p_1", 1), _pub("ret_partial", "answer_p_1", 3)]
+    assert reported_ids(session_items(sessions), 3) == [s["session_id"] for s in sessions[:3]]
 
 
 # --- 8. what systems see -----------------------------------------------------------------------------

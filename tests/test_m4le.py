@@ -99,8 +99,10 @@ def test_gold_is_exactly_what_the_packed_instances_imply(built, source):
         q = probe["question"]
         if task == "classification" and ability == "explicit-multiple":
             label = re.search(r'category is "(\w+)"', q).group(1)
-            assert set(gold) == {m for m, r in src.items() if r["topic"] == label}
-            assert 0 < len(gold) < len(src) or len({r["topic"] for r in src.values()}) > 1
+            # M4LE's gold for a list: one answer, the markers separated by ", " (cls_f1 splits it)
+            (joined,) = gold
+            assert set(joined.split(", ")) == {m for m, r in src.items() if r["topic"] == label}
+            assert 0 < len(joined.split(", ")) < len(src) or len({r["topic"] for r in src.values()}) > 1
         elif task == "classification" and ability == "semantic-multiple":
             label = re.search(r'about "(\w+)"', q).group(1)
             assert gold == [str(sum(r["topic"] == label for r in src.values()))]
@@ -159,14 +161,17 @@ def test_oracle_is_one_per_ability_and_random_and_no_context_are_low(built, tmp_
     assert per.get_column("mean").to_list() == [1.0] * per.height
     res = lbs("run", built.path, "-s", "random", "-o", tmp_path / "r")
     assert res.returncode == 0, res.stderr
+    # the primary rows only: a BLEU probe also has its corpus statistics as score rows
     scores = pl.read_parquet(tmp_path / "r" / "scores.parquet").join(
-        pl.from_arrow(built.probes.select(["probe_id", "chance"])), on="probe_id")
+        pl.from_arrow(built.probes.select(["probe_id", "chance", "metric"])), on=["probe_id", "metric"])
     # random scores its recorded chance on average, and that is far below the oracle
     assert abs(scores.get_column("value").mean() - scores.get_column("chance").mean()) < 0.1
     assert scores.get_column("value").mean() < 0.4
     res = lbs("run", built.path, "-s", "constant,text=I cannot tell", "-o", tmp_path / "c")
     assert res.returncode == 0, res.stderr
-    assert pl.read_parquet(tmp_path / "c" / "scores.parquet").get_column("value").max() < 0.2
+    constant = pl.read_parquet(tmp_path / "c" / "scores.parquet").join(
+        pl.from_arrow(built.probes.select(["probe_id", "metric"])), on=["probe_id", "metric"])
+    assert constant.get_column("value").max() < 0.2
 
 
 def test_bad_mappings_and_tasks_are_clear_errors(source, tmp_path):
@@ -196,14 +201,19 @@ def test_official_import(tmp_path):
     ds = io.Dataset(tmp_path / "ds")
     probes = ds.probes.to_pylist()
     assert [p["ability"] for p in probes] == ["explicit-multiple"] * 2
-    assert [p["metric"] for p in probes] == ["id_set_f1"] * 2 and [p["length"] for p in probes] == [2000, 1000]
+    assert [p["metric"] for p in probes] == ["cls_f1"] * 2 and [p["length"] for p in probes] == [2000, 1000]
     assert probes[0]["gold"] == ["A1B2C3", "D4E5F6"] and probes[0]["question"] == items[0]["instruction"]
     assert ds.episodes.column("text").to_pylist() == [i["input"] for i in items]
     assert json.loads(probes[0]["meta"])["total_length"] == 1230
-    summ = tmp_path / "arxiv_global.jsonl"
+    summ = tmp_path / "arxiv.jsonl"
     summ.write_text(json.dumps({"instruction": "Summarise.", "input": "x", "answers": ["a long abstract " * 10]}) + "\n")
     assert lbs("import", "m4le", summ, "-o", tmp_path / "s").returncode == 0
     assert io.Dataset(tmp_path / "s").probes.column("metric")[0].as_py() == "rouge_l_recall"
+    # a file M4LE does not have: its metric must be given (no guessing)
+    other = tmp_path / "my_task.jsonl"
+    other.write_text(summ.read_text())
+    assert "not one of M4LE's tasks" in one_line_error(lbs("import", "m4le", other, "-o", tmp_path / "m"))
+    assert lbs("import", "m4le", other, "--metric", "rouge_l_recall", "-o", tmp_path / "m").returncode == 0
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"instruction": "q", "input": "x"}) + "\n")
     assert "missing field(s) answers" in one_line_error(lbs("import", "m4le", bad, "-o", tmp_path / "b"))
@@ -241,7 +251,7 @@ def test_missing_values_class_labels_nested_columns_and_abstractive_qa(tmp_path)
     # no title column: semantic-single classification is skipped by default
     generate_dataset("m4le", tmp_path / "c", ["classification", "qa"], ["buckets=1k", "samples=3"], seed=0, inputs=pool)
     probes = io.Dataset(tmp_path / "c").probes.to_pylist()
-    assert all(g in ("World", "Sports", "Business") or g.isdigit() or re.fullmatch(r"[0-9A-F]{6}", g)
+    assert all(g in ("World", "Sports", "Business") or g.isdigit() or re.fullmatch(r"[0-9A-F]{6}(, [0-9A-F]{6})*", g)
                for p in probes if p["variant"] == "classification" for g in p["gold"])
     assert [p["gold"][0].startswith("a made-up summary") for p in probes if p["variant"] == "qa"] == [True] * 6
     assert {p["ability"] for p in probes if p["variant"] == "classification"} == {"explicit-single", "explicit-multiple", "semantic-multiple"}
@@ -249,12 +259,30 @@ def test_missing_values_class_labels_nested_columns_and_abstractive_qa(tmp_path)
     assert pool[3].text.endswith("Stück 3.") and pool[3].target == "piece 3"
 
 
-def test_official_metric_guess():
-    assert conv.guess_metric("x_explicit-multiple", "explicit-multiple", [["3FA2C1, 09BC3D"]]) == "id_set_f1"
-    assert conv.guess_metric("x_semantic-multiple", "semantic-multiple", [["Article 3, Article 7"]]) == "id_set_f1"
-    assert conv.guess_metric("x_semantic-multiple", "semantic-multiple", [["4"]]) == "count_match"
-    assert conv.guess_metric("news-commentary-en2zh", None, [["..."]]) == "bleu"
-    assert conv.guess_metric("c3", "semantic-single", [["Beijing"]]) == "contains_any"
+def test_the_task_table_covers_m4le_s_files():
+    """Every file M4LE's data/create_*_data.py writes (39 files: 36 tasks, three translation pairs) is
+    in the table, with evaluation.py's metric; aliases are its other spellings."""
+    files = ("arxiv bigpatent_global_cls bigpatent_global_sum booksum c3 cepsum clts cnewsum cnnnews drcd_explicit-single "
+             "drcd_semantic-single duorc dureader hotpotqa lcsts marc mnds-news_explicit-single mnds-news_explicit-multiple "
+             "mnds-news_semantic-multiple ncls news-commentary-en2zh news-commentary-zh2en news2016 newsqa nq-open "
+             "online-shopping open-subtitles-en2zh open-subtitles-zh2en pubmed tedtalks-en2zh tedtalks-zh2en "
+             "thucnews_explicit-single thucnews_explicit-multiple thucnews_semantic-multiple triviaqa wiki2019zh wikihow "
+             "wikitext-103 wow").split()
+    assert len(files) == 39 and all(conv.official_task(f) for f in files)
+    assert {conv.official_task(f)["name"] for f in files} == set(conv.task_table()[0]) - {
+        "clts", *(a for e in conv.task_table()[0].values() for a in e.get("aliases", ()))}
+    assert conv.official_task("clts")["name"] == "clts+"
+    assert conv.official_task("mnds-news_semantic-multiple_cls+cnt")["metric"] == "exact_match"
+    # spot checks against evaluation.py's table (metric, lang, end tokens)
+    assert {k: conv.official_task("cnewsum")[k] for k in ("metric", "lang", "end_tokens")} == {
+        "metric": "rouge_l_recall", "lang": "zh", "end_tokens": ["\n", "新闻"]}
+    assert conv.official_task("wow")["end_tokens"] == [",", "\n"]
+    assert conv.official_task("bigpatent_global_cls")["end_tokens"] == [":"]
+    assert conv.official_task("online-shopping")["preprocess"] == {"response_until": "。", "split": "，"}
+    assert conv.official_task("tedtalks-en2zh")["metric"] == "bleu" and conv.official_task("tedtalks-en2zh")["lang"] == "zh"
+    # every conversion points at a task of the table
+    for by_language in conv.task_table()[1].values():
+        assert all(conv.official_task(name) for name in by_language.values())
 
 
 def test_offline_news_corpus_conversion(tmp_path):

@@ -26,6 +26,7 @@ from longbench_suite.errors import UserError
 from longbench_suite.protocol import Condition
 from longbench_suite.task import parse_params
 from longbench_suite.tokens import ApproxTokenizer, HFTokenizer
+from adapters.openai_compat import chat_messages, completion_prompt
 from tasks.needle import FAMILY, SPECS, NeedleParams, Template, _nearest_boundary
 
 VARIANTS = ["single_1", "single_2", "single_3", "multikey_1", "multikey_2", "multikey_3", "multivalue", "multiquery"]
@@ -84,10 +85,11 @@ def haystack_part(variant: str, text: str) -> str:
 
 
 def test_family_declares_ruler_variants():
-    assert FAMILY.name == "needle" and FAMILY.version == "1"
+    assert FAMILY.name == "needle" and FAMILY.version == "2"
     assert list(FAMILY.variants) == VARIANTS
     p = NeedleParams()
     assert (p.lengths, p.depths, p.samples, p.max_new_tokens, p.num_choices) == ([4096], [0, 25, 50, 75, 100], 1, 128, 10)
+    assert p.prompt_mode == "completions"
     assert parse_params(NeedleParams, ["lengths=1k,32k"]).lengths == [1024, 32768]
 
 
@@ -140,7 +142,8 @@ def test_prompt_length_within_two_percent(grid):
     tok, items = grid
     for ep, pr in items:
         probe = FAMILY.probe(pr, FAMILY.episode(ep), Condition.IN_CONTEXT)
-        real = tok.count(probe.prompt_text()) + tok.count(probe.answer_prefix) + probe.max_new_tokens
+        real = tok.count(completion_prompt(probe)) + probe.max_new_tokens
+        assert real <= ep["length"], (ep["episode_id"], real)
         tolerance = 0.02 * ep["length"]
         if SPECS[ep["variant"]].haystack == "needles":
             # A needle-made haystack is filled with whole needles. This toy BPE never saw a digit, so
@@ -280,6 +283,7 @@ def test_score_returns_primary_metric_first():
         ["haystack=/no/such/text"],
         ["template=/no/such/template.toml"],
         ["nonsense=1"],
+        ["prompt_mode=raw"],
     ],
 )
 def test_bad_params_raise_user_error(assignments):
@@ -416,16 +420,71 @@ def test_split_sentences():
     assert all(len(s.split()) <= 60 for s in split_sentences("word " * 500)[0])
 
 
-def test_lengths_with_the_embedded_models_tokenizer(tmp_path):
-    """Every variant within 2% at short lengths (where one unit weighs most), in a real model's tokens."""
+@pytest.fixture(scope="module")
+def embedded():
+    """SmolLM2's tokenizer (offline, from the packaged GGUF; it has a chat template), and every variant
+    at 1k/4k x depths 0/50/100 generated in each prompt mode."""
     from longbench_suite.tokens import load_tokenizer
 
     tok = load_tokenizer("embedded")
-    episodes, probes = generate(tok, "lengths=1k,1536,4k", "depths=0,50,100", "samples=3")
-    for ep, pr in rows((episodes, probes)):
+    items = {mode: rows(generate(tok, "lengths=1k,4k", "depths=0,50,100", f"prompt_mode={mode}"))
+             for mode in ("completions", "chat")}
+    return tok, items
+
+
+def _haystack_unit(tok, ep: dict) -> int:
+    """Tokens of the longest haystack unit (sentence, or filler needle) in the episode, planted needles
+    left out: the granularity a window of whole units fills the budget with."""
+    variant, meta = ep["variant"], json.loads(ep["meta"])
+    hay = haystack_part(variant, ep["text"])
+    for n in meta["needles"]:
+        hay = hay.replace(needle_sentence(variant, n["key"], n["value"]), "")
+    if SPECS[variant].haystack == "needles":
+        units = [u for u in hay.split("\n") if u.strip()]
+    else:
+        units = [s for para in split_sentences(hay) for s in para]
+    return max(tok.count_batch(units))
+
+
+@pytest.mark.parametrize("mode", ["completions", "chat"])
+def test_prompt_as_sent_fits_the_budget_with_the_embedded_models_tokenizer(embedded, mode):
+    """L counts what is sent (README, needle section). Every item's prompt, rendered as the adapters
+    send it and tokenized whole with a real model's tokenizer, holds at most L - max_new_tokens tokens
+    and at most one haystack unit fewer. Completions: `completion_prompt` plus the tokenizer's special
+    tokens; chat: SmolLM2's chat template (system prompt, role tokens) around the messages, for every
+    prefill (user, assistant, none)."""
+    from longbench_suite.tokens import chat_renderer, special_tokens_added
+
+    tok, items = embedded
+    render = chat_renderer(tok) if mode == "chat" else None
+    assert len(items[mode]) == len(VARIANTS) * 2 * 3
+    for ep, pr in items[mode]:
         probe = FAMILY.probe(pr, FAMILY.episode(ep), Condition.IN_CONTEXT)
-        real = tok.count(probe.prompt_text()) + tok.count(probe.answer_prefix) + probe.max_new_tokens
-        assert abs(real - ep["length"]) <= 0.02 * ep["length"], (ep["episode_id"], real)
+        if render is None:
+            sent = [tok.count(completion_prompt(probe)) + special_tokens_added(tok)]
+        else:
+            sent = [tok.count(render(*chat_messages(probe, prefill))) for prefill in ("user", "assistant", "none")]
+            assert sent[2] < sent[0]  # prefill=none drops the prefix; the longest way is what is budgeted
+        budget = ep["length"] - pr["max_new_tokens"]
+        assert max(sent) <= budget, (ep["episode_id"], sent, budget)
+        assert budget - max(sent) <= _haystack_unit(tok, ep), (ep["episode_id"], sent, budget)
+        assert json.loads(pr["meta"])["prompt_tokens"] >= max(sent)  # the recorded count is never an under-count
+
+
+def test_chat_counting_adds_the_template_and_needs_one(embedded):
+    """The same cells in chat mode hold fewer context tokens: the chat template's tokens count toward L.
+    A tokenizer without a chat template cannot count one: refused in one line."""
+    from longbench_suite.tokens import chat_renderer
+
+    tok, items = embedded
+    template = tok.count(chat_renderer(tok)([{"role": "user", "content": ""}], False))
+    assert template > 10  # SmolLM2's default system prompt and role tokens
+    for (ep_c, _), (ep_chat, _) in zip(items["completions"], items["chat"]):
+        assert ep_c["episode_id"] == ep_chat["episode_id"]
+        # at least the template's tokens fewer, give or take one haystack unit of fill
+        assert ep_c["n_tokens"] - ep_chat["n_tokens"] >= template - _haystack_unit(tok, ep_c)
+    with pytest.raises(UserError, match="chat template"):
+        generate(ApproxTokenizer(), "lengths=1k", "depths=50", "prompt_mode=chat", variants=["single_2"])
 
 
 def test_generation_in_pieces_writes_the_same_dataset(tmp_path, monkeypatch):

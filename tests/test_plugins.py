@@ -104,7 +104,7 @@ def test_entry_point_plugin_is_discovered_and_runs(plugin_site, tmp_path):
     env = _env(plugin_site)
     listed = lbs("systems", env=env)
     assert listed.returncode == 0, listed.stderr
-    assert "last-number" in listed.stdout
+    assert "last-number (plugin)" in listed.stdout and "python:MODULE:ATTR" in listed.stdout
     assert "plugin-needle" in lbs("tasks", env=env).stdout
 
     data = tmp_path / "data"

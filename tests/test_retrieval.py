@@ -98,12 +98,15 @@ def test_bm25_recall_beats_random_ranking(lme, lme_episodes, tmp_path, granulari
     assert manifest["condition"] == "in-memory" and manifest["counts"]["errors"] == 0
     chance = _random_recall_any(lme, lme_episodes, 5)
     recall5 = _mean(scores, "recall_any@5")
-    assert scores.filter(pl.col("metric") == "recall_any@5").height == 13  # abstention items carry no evidence
+    # LongMemEval's retrieval metrics leave out abstention items (5) and items with no user turn marked
+    # has_answer (the 2 answerable single-session-assistant ones: their evidence is the assistant's)
+    assert scores.filter(pl.col("metric") == "recall_any@5").height == 11
     assert recall5 >= 0.6 and recall5 >= chance + 0.35, (recall5, chance)
     assert _mean(scores, "recall_any@10") >= recall5 and _mean(scores, "ndcg_any@10") > 0.5
-    for row in preds.iter_rows(named=True):  # real session ids of that episode, unique, at least 10
+    for row in preds.iter_rows(named=True):  # real ids of that episode, unique: sessions, or rounds' turn ids
         ids, seen = row["retrieved_ids"], {s["session_id"] for s in lme_episodes[row["episode_id"]].sessions}
-        assert len(ids) == len(set(ids)) == min(len(seen), 50) and set(ids) <= seen
+        sessions = list(dict.fromkeys(i.rsplit("_", 1)[0] for i in ids)) if granularity == "round" else ids
+        assert len(ids) == len(set(ids)) and len(sessions) == min(len(seen), 50) and set(sessions) <= seen
     fp = manifest["footprint"]
     assert fp["retriever"] == "bm25" and fp["granularity"] == granularity and fp["episodes_indexed"] == 18
     assert fp["k"] == {granularity: 5 if granularity == "session" else 10}
@@ -171,7 +174,7 @@ def test_fact_keys_come_from_the_reader_at_ingest(lme_episodes):
         return await system.answer(probe)
 
     answer = asyncio.run(go())
-    assert answer.retrieved_ids[0] == target["session_id"]
+    assert answer.retrieved_ids[0] == f"{target['session_id']}_1"  # the turn id of the session's first round
     extraction = [p for p in echo.seen if p.context is None]
     assert len(extraction) == len(episode.sessions)
     assert all(target["turns"][0]["content"] in p.question for p in extraction if echo.WHEN in p.question)

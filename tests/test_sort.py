@@ -38,9 +38,8 @@ OFFICIAL_SEGMENT_COLUMNS = [
 # --- helpers -------------------------------------------------------------------------------------
 
 _WORD = re.compile(r"\S+")
-# Sentence-final punctuation, optionally followed by closing quotes or brackets.
-_ENDS_SENTENCE = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
-_STARTS_SENTENCE = re.compile(r"^[A-Z0-9\"'\u201c\u2018(\[]")
+# SORT's sentence markers (text_utils.py): a word holding one of them ends its sentence.
+_MARKERS = set(".?!;")
 _ABBREVIATIONS = {"Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Prof.", "Jr.", "Sr."}
 
 
@@ -67,18 +66,13 @@ def split_words(text: str) -> list[str]:
 
 
 def is_sentence_start(text: str, spans: list[tuple[int, int]], i: int, abbreviations=_ABBREVIATIONS) -> bool:
-    """Word i starts a sentence, judged from the text alone: it opens with a capital, quote or digit,
-    and the word before it ends a sentence (and is no abbreviation) or a paragraph break precedes it."""
-    start_word = text[spans[i][0] : spans[i][1]]
-    if not _STARTS_SENTENCE.match(start_word):
-        return False
+    """Word i starts a sentence by SORT's rule, judged from the text alone: it is the first word, or
+    the word before it holds . ? ! or ; and is no abbreviation (after any opening quote or bracket).
+    (SORT's rule, not a prose splitter's: a start may follow a semicolon or a question inside quotes.)"""
     if i == 0:
         return True
-    gap = text[spans[i - 1][1] : spans[i][0]]
-    if "\n\n" in gap:
-        return True
     prev = text[spans[i - 1][0] : spans[i - 1][1]]
-    return bool(_ENDS_SENTENCE.search(prev)) and prev not in abbreviations
+    return bool(_MARKERS & set(prev)) and prev.lstrip("\"'\u201c\u2018([") not in abbreviations
 
 
 def check_geometry(book_text: str, row: dict, meta: dict) -> None:
@@ -242,6 +236,18 @@ def test_gutenberg_book_is_prose_only_and_segments_start_at_sentences(gutenberg)
         assert '"The Lantern Keeper"' in row["question"]
 
 
+def test_export_of_a_gutenberg_book_names_it_by_its_ebook_number(gutenberg, tmp_path):
+    _, data = gutenberg
+    assert json.loads(io.Dataset(data).episodes.to_pylist()[0]["meta"])["gutenberg_id"] == 99999
+    res = lbs("export", "book-sort", data, "-o", tmp_path / "csv")
+    assert res.returncode == 0, res.stderr
+    # split=test (the default) exports excerpts 0-9: N = 10 in SORT's file names
+    cols, rows = _read_csv(tmp_path / "csv" / "books_250-s20-n10.csv")
+    assert rows == [{"": "0", "book_idx": "99999", "book_title": "The Lantern Keeper",
+                     "num_words": str(len(io.Dataset(data).episodes.to_pylist()[0]["text"].split()))}]
+    assert (tmp_path / "csv" / "book_texts" / "99999.txt").is_file()
+
+
 def test_titles_like_col_capt_rev_do_not_end_sentences():
     rng = random.Random(5)
     titled = ["Col. Hardy", "Capt. Moore", "Rev. Mr. Price", "Gen. Dunn", "Messrs. Hale and Brown", "Lieut. Grey"]
@@ -273,20 +279,23 @@ def test_titles_like_col_capt_rev_do_not_end_sentences():
 
 
 def test_bin_edges_rule():
-    assert bin_edges(250, 20) == [20, 62.5, 250 / 3, 125, 312.5]
-    assert bin_edges(9999, 50) == [50, 9999 / 4, 3333, 9999 / 2, 9999 / 0.8]
-    assert bin_edges(10000, 20) == [20, 1000, 2500, 5000, 12500]
-    assert bin_edges(20000, 50) == [50, 1000, 5000, 10000, 25000]
+    # SORT's integer edges (hand-derived in test_sort_parity.py); the extended bins from 5,000 on
+    assert bin_edges(250, 20) == [20, 62, 83, 125, 200]
+    assert bin_edges(4999, 50) == [50, 1249, 1666, 2499, 3999]
+    assert bin_edges(5000, 50) == [50, 1000, 1250, 2500, 4000]
+    assert bin_edges(10000, 20) == [20, 1000, 2500, 5000, 8000]
+    assert bin_edges(20000, 50) == [50, 1000, 5000, 10000, 16000]
 
 
 def _check_bins(rows):
     for row, meta in rows:
         le, ls = row["length"], int(row["variant"][2:])
         edges = bin_edges(le, ls)
-        assert meta["bin_edges"] == pytest.approx(edges, abs=1e-3)
-        k = meta["distance_bin"]
-        assert row["bin"] == str(k) and 1 <= k <= 4
-        assert edges[k - 1] <= meta["distance"] < edges[k], (row["probe_id"], meta["distance"], edges)
+        assert meta["bin_edges"] == edges
+        k = meta["bin_index"]
+        assert row["bin"] == str(k) and 1 <= k <= 4 and meta["distance_bin"] == edges[k]
+        # open bins: strictly between the edges (SORT drops a draw on the upper edge)
+        assert edges[k - 1] < meta["distance"] < edges[k], (row["probe_id"], meta["distance"], edges)
         assert meta["distance"] == meta["seg2_pos"] - meta["seg1_pos"]
 
 
@@ -303,7 +312,7 @@ def test_extended_lengths_use_the_1000_word_near_bin():
     assert len(rows) == 12
     _check_bins(rows)
     for row, meta in rows:
-        assert meta["bin_edges"] == [20, 1000, 2500, 5000, 12500]
+        assert meta["bin_edges"] == [20, 1000, 2500, 5000, 8000]
     text = episodes.to_pylist()[0]["text"]
     for row, meta in rows:
         check_geometry(text, row, meta)
@@ -421,7 +430,8 @@ def test_lengths_in_tokens():
         a1, a2 = s + meta["seg1_pos"], s + meta["seg2_pos"]
         assert meta["distance"] == sum(counts[a1:a2])
         edges = bin_edges(le, 20)
-        assert edges[meta["distance_bin"] - 1] <= meta["distance"] < edges[meta["distance_bin"]]
+        k = meta["bin_index"]
+        assert edges[k - 1] < meta["distance"] < edges[k] == meta["distance_bin"]
         seg_words = meta["segment_1"].split()
         assert seg_words == words[a1 : a1 + len(seg_words)]
         assert sum(counts[a1 : a1 + len(seg_words)]) <= 20 < sum(counts[a1 : a1 + len(seg_words) + 1])
@@ -755,13 +765,19 @@ def test_export_of_a_generated_dataset_reimports_to_the_same_probes(tmp_path):
                                              "heldout=0"], seed=2)
     res = lbs("export", "book-sort", data, "-o", tmp_path / "off")
     assert res.returncode == 0, res.stderr
-    assert sorted(p.name for p in (tmp_path / "off").iterdir()) == ["books.csv", "excerpts_250_20.csv", "segments_250_20.csv"]
-    assert _read_csv(tmp_path / "off" / "books.csv")[0] == ["book_idx", "book_title", "book_text"]
-    ex_cols, ex_rows = _read_csv(tmp_path / "off" / "excerpts_250_20.csv")
-    seg_cols, seg_rows = _read_csv(tmp_path / "off" / "segments_250_20.csv")
-    assert ex_cols == ["book_idx", "excerpt_idx", "excerpt_text"] and len(ex_rows) == 6
-    assert seg_cols == OFFICIAL_SEGMENT_COLUMNS and len(seg_rows) == 24
+    # SORT's names and columns (with pandas' unnamed index column); the book text beside them
+    assert sorted(p.name for p in (tmp_path / "off").iterdir()) == [
+        "book_texts", "books_250-s20-n6.csv", "excerpts_250-s20-n6.csv", "segments_250-s20-n6.csv"]
+    assert [p.name for p in (tmp_path / "off" / "book_texts").iterdir()] == ["0.txt"]
+    assert _read_csv(tmp_path / "off" / "books_250-s20-n6.csv")[0] == ["", "book_idx", "book_title", "num_words"]
+    ex_cols, ex_rows = _read_csv(tmp_path / "off" / "excerpts_250-s20-n6.csv")
+    seg_cols, seg_rows = _read_csv(tmp_path / "off" / "segments_250-s20-n6.csv")
+    assert ex_cols == ["", "book_idx", "excerpt_idx", "excerpt_pos", "excerpt_text"] and len(ex_rows) == 6
+    assert seg_cols == ["", "book_idx", "excerpt_idx", "segment_idx", "segment_1", "segment_2", "seg1_pos", "seg2_pos",
+                        "distance_bin", "present_seg1_first"] and len(seg_rows) == 24
     assert all(len(r["excerpt_text"].split()) == 250 for r in ex_rows)
+    assert {r["distance_bin"] for r in seg_rows} == {"62", "83", "125", "200"}
+    assert {r["present_seg1_first"] for r in seg_rows} == {"0", "1"}
 
     res = lbs("import", "book-sort", tmp_path / "off", "-o", tmp_path / "again")
     assert res.returncode == 0, res.stderr
