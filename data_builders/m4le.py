@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -127,17 +127,6 @@ class Instance:
     question: str | None = None
     answers: tuple[str, ...] = ()
     target: str | None = None
-
-
-@dataclass
-class Packed:
-    """One episode: the chosen instances in context order, their markers, and the rendered context."""
-
-    instances: list[Instance]
-    markers: list[str]
-    context: str
-    n_units: int
-    meta: dict = field(default_factory=dict)
 
 
 # --- sources ---------------------------------------------------------------------------------------

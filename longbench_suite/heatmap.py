@@ -105,7 +105,7 @@ def heatmaps(agg: pl.DataFrame, out_dir: Path, scale: str = SCALE) -> list[Heatm
             continue
         for (system, condition), grid in cells(part, axis).group_by(["system", "condition"], maintain_order=True):
             fig = figure(plt, grid, axis, f"{family}: {system} ({condition})", scale)
-            path = _save(plt, fig, Path(out_dir), f"heatmap-{family}-{system}-{condition}")
+            path = save(plt, fig, Path(out_dir), f"heatmap-{family}-{system}-{condition}")
             written.append(Heatmap(path, f"{family}: {system} ({condition}), {axis.label} x {axis.x_label}", family))
     return written
 
@@ -129,7 +129,7 @@ def figure(plt, grid: pl.DataFrame, axis: RowAxis, title: str, scale: str = SCAL
     ax.set_yticks(range(len(rows)), ticks)
     ax.set_xlabel(axis.x_label)
     ax.set_ylabel(axis.label)
-    ax.set_title(_label("\n".join(textwrap.wrap(title, max(24, int(width * 9)), break_on_hyphens=False))), fontsize=9)
+    ax.set_title(label("\n".join(textwrap.wrap(title, max(24, int(width * 9)), break_on_hyphens=False))), fontsize=9)
     for i, r in enumerate(rows):
         for j, n in enumerate(lengths):
             mean, count = found.get((r, n), (None, None))
@@ -151,12 +151,12 @@ def _x100(mean: float | None) -> float:
     return float("nan") if mean is None else mean * 100
 
 
-def _label(text: str) -> str:
+def label(text: str) -> str:
     """Matplotlib reads $...$ as math: names are text."""
     return text.replace("$", r"\$")
 
 
-def _save(plt, fig, out_dir: Path, stem: str) -> Path:
+def save(plt, fig, out_dir: Path, stem: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / ("".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)[:150] + ".png")
     with io.atomic_path(path) as tmp:

@@ -27,8 +27,8 @@ import polars as pl
 from . import io, leaderboard
 from .errors import UserError
 from .leaderboard import OVERALL
-from .heatmap import heatmaps
-from .report import _fmt_len, plot_values
+from .heatmap import fmt_len, heatmaps, label as _label, save as _save
+from .report import plot_values
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "leaderboards" / "templates" / "index.html"
 PLOTS = "plots"
@@ -274,15 +274,6 @@ def _sections(manifest: dict, plots: Sequence[Plot]) -> str:
 
 # --- plots ------------------------------------------------------------------------------------------
 
-def _label(text: str) -> str:
-    """Matplotlib reads $...$ as math: names are text."""
-    return text.replace("$", r"\$")
-
-
-def _safe(stem: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)[:150]
-
-
 def make_plots(agg: pl.DataFrame, out: Path, y_label: str) -> list[Plot]:
     """All plots of a leaderboard into `out`, from its (normalised) long aggregates."""
     if agg.is_empty():
@@ -312,15 +303,6 @@ def _series(frame: pl.DataFrame):
         yield _label(f"{system} ({condition})"), part
 
 
-def _save(plt, fig, out: Path, stem: str) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / (_safe(stem) + ".png")
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
 def _colors(plt, n: int):
     cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
     return [cmap(i % cmap.N) for i in range(n)]
@@ -338,7 +320,7 @@ def _length_plot(plt, curves: pl.DataFrame, family: str, out: Path, y_label: str
         hi = [v * 100 for v in part.get_column("ci_high").to_list()]
         ax.plot(x, y, marker="o", label=label, color=color)
         ax.fill_between(x, lo, hi, color=color, alpha=0.12, linewidth=0)
-    ax.set_xticks(range(len(lengths)), [_fmt_len(n) for n in lengths])
+    ax.set_xticks(range(len(lengths)), [fmt_len(n) for n in lengths])
     ax.set_xlabel("context length")
     ax.set_ylabel(y_label)
     ax.set_title(_label(f"{family}: score by context length"), fontsize=10)
@@ -367,7 +349,7 @@ def _bin_plot(plt, bins: pl.DataFrame, out: Path, y_label: str) -> Plot:
             ax.errorbar(x, y, yerr=err, marker="o", capsize=2, label=label, color=color, linewidth=1)
         ax.set_xticks(range(len(labels)), labels)
         ax.set_xlabel("distance bin (1 = nearest)")
-        ax.set_title("all lengths" if length is None else f"excerpt {_fmt_len(length)}", fontsize=9)
+        ax.set_title("all lengths" if length is None else f"excerpt {fmt_len(length)}", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(y_label)
     axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))

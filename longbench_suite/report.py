@@ -15,6 +15,7 @@ from rich.table import Table
 
 from . import io, schemas
 from .aggregate import TASK_AVERAGED
+from .heatmap import fmt_len
 
 
 def read_aggregates(path: Path) -> pl.DataFrame:
@@ -128,7 +129,7 @@ def _family_table(agg: pl.DataFrame, family: str | None, console: Console) -> No
     for col in ("system", "condition", "family", "variant") + (("metric",) if by_metric else ()):
         table.add_column(col)
     for length in lengths:
-        table.add_column(_fmt_len(length), justify="right")
+        table.add_column(fmt_len(length), justify="right")
     table.add_column("overall", justify="right")
     table.add_column("n", justify="right")
     table.add_column("failed", justify="right")
@@ -284,10 +285,6 @@ def run_summary(run: Path) -> list[str]:
         lines.append(f"warning: {failed.errors} of {failed.probes} probes failed (left out of the score); "
                      f"most common error ({failed.top_count}x): {failed.top}")
     return lines
-
-
-def _fmt_len(n: int) -> str:
-    return f"{n // 1024}k" if n % 1024 == 0 else str(n)
 
 
 def heatmaps(agg: pl.DataFrame, out_dir: Path, scale: str | None = None) -> list[Path]:
