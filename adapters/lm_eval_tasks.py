@@ -303,6 +303,7 @@ def export_lm_eval(
     if condition is Condition.IN_MEMORY:
         raise UserError("lm-eval models cannot ingest an episode: export in-context or no-context")
     dataset = io.Dataset(Path(dataset_dir))
+    dataset.verify()  # as run and score do: an edited dataset is not exported under its hash
     family_name = dataset.manifest["family"]
     family = task_family(family_name)
     base = "lbs_" + _slug(name or Path(dataset_dir).resolve().name)

@@ -4,10 +4,15 @@
                 [,seed=0][,logprobs=0|1][,prefill=user|assistant|none][,api_key_env=VAR]
                 [,timeout=S][,retries=N]
 
-timeout=S bounds each wait for the server (more for long prompts); the openai client retries a
-transient failure (429 after its Retry-After, 5xx, a timeout, a dropped connection) up to retries=N
-times; the whole call, retries included, has a deadline too. A probe that still fails, or gets a malformed
-answer, is a SystemFailure: recorded in its row, and retried by `lbs run --resume`.
+timeout=S bounds each attempt, from sending the request to the last byte of the answer (plus
+TIMEOUT_PER_CHAR_S per prompt character: prefill takes longer on long prompts); a server that trickles
+its answer a byte at a time is cut there too. The openai client retries a transient failure (429 after
+its Retry-After, 5xx, a timeout, a dropped connection) up to retries=N times; the whole call, retries
+and their waits included, has a deadline as a last resort. A probe that still fails, or gets a
+malformed answer, is a SystemFailure whose one line names the deadline that applied, the attempts
+made and the time spent: recorded in its row, and retried by `lbs run --resume`. Each failure has a
+`kind` (timeout, HTTP 5xx, HTTP 429, connection failed, malformed response) that the runner's circuit
+breaker counts (runners/episodes.py).
 
 The key comes only from the environment (api_key_env, default OPENAI_API_KEY; "EMPTY" for a loopback
 server without one) and never appears in describe() or an error. Sampling parameters are always
@@ -22,16 +27,18 @@ prefill=user appends it to the user message; completions mode appends it to the 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import os
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 from longbench_suite.errors import SystemFailure, UserError, one_line
 from longbench_suite.protocol import Answer, MemorySystem, Probe, SystemContext
-from longbench_suite.spec import SystemSpec, check_options, check_url
+from longbench_suite.spec import SystemSpec, check_options, check_url, redact
 from longbench_suite.spec import option_choice as _choice
 from longbench_suite.spec import option_number as _num
 
@@ -44,7 +51,7 @@ MAX_RETRIES = 10
 # The openai client sleeps for a server's Retry-After up to this long, and does not retry when asked to
 # wait longer (openai._constants.MAX_RETRY_AFTER_DELAY); its own back-off is shorter (at most 8 s).
 RETRY_WAIT_MAX_S = 120.0
-ATTEMPT_SLACK_S = 5.0  # the whole-call deadline lets the client's own timeout fire first (clearer message)
+ATTEMPT_SLACK_S = 5.0  # the whole-call deadline lets each attempt's own deadline fire first (clearer message)
 CHECK_TIMEOUT_S = 15.0
 
 # Options shared by every adapter that talks to an OpenAI-compatible server (see adapters/embedded.py).
@@ -105,7 +112,7 @@ def env_api_key(api_key_env: str, base_url: str, required: bool | None = None) -
     if key:
         return key
     if required if required is not None else not is_loopback(base_url):
-        raise UserError(f"set the API key for {base_url} in the environment variable {api_key_env}")
+        raise UserError(f"set the API key for {redact(base_url)} in the environment variable {api_key_env}")
     return "EMPTY"
 
 
@@ -113,7 +120,7 @@ def scrub_key(text: str, key: str) -> str:
     """An error message without the key, nor anything shaped like a key or a bearer token."""
     if key and key != "EMPTY":
         text = text.replace(key, "***")
-    return re.sub(r"\b(sk-[A-Za-z0-9_*\-]{4,}|Bearer\s+\S+)", "***", text)
+    return redact(re.sub(r"\b(sk-[A-Za-z0-9_*\-]{4,}|Bearer\s+\S+)", "***", text))
 
 
 async def close_client(client: Any) -> None:
@@ -132,6 +139,58 @@ def _max_model_len(model: Any) -> int | None:
 def is_loopback(url: str) -> bool:
     host = (urlparse(url).hostname or "").lower()
     return host in ("localhost", "::1") or host.startswith("127.")
+
+
+@dataclass
+class _Attempts:
+    """What the attempts of one call did, told by the http client's hooks (for the error line)."""
+
+    count: int = 0
+    started: float = 0.0  # time.monotonic() when the current attempt was sent
+    incomplete: bool = False  # the current attempt's answer began but did not finish in time
+
+
+# Set by _call around one request; the hooks run in the same task, so they see the call's own record.
+_ATTEMPTS: contextvars.ContextVar[_Attempts | None] = contextvars.ContextVar("lbs_openai_attempts", default=None)
+
+
+async def _attempt_sent(request: Any) -> None:
+    attempts = _ATTEMPTS.get()
+    if attempts is not None:
+        attempts.count += 1
+        attempts.started = time.monotonic()
+        attempts.incomplete = False
+
+
+async def _read_within_attempt(response: Any) -> None:
+    """Read the body before the client does, within what is left of the attempt's deadline: httpx's
+    read timeout restarts at every byte, so a trickling server would otherwise hold the attempt for
+    as long as it likes. A late body is a timeout, which the openai client retries like any other."""
+    import httpx
+
+    attempts = _ATTEMPTS.get()
+    limit = (response.request.extensions.get("timeout") or {}).get("read")
+    if attempts is None or limit is None:
+        return
+    try:
+        async with asyncio.timeout(max(attempts.started + limit - time.monotonic(), 0.0)):
+            await response.aread()
+    except TimeoutError:
+        attempts.incomplete = True
+        await response.aclose()
+        raise httpx.ReadTimeout(f"the answer did not complete within {limit:.1f} s", request=response.request) from None
+
+
+def failure(kind: str, message: str) -> SystemFailure:
+    """A SystemFailure with its kind (what the circuit breaker counts as the same failure)."""
+    e = SystemFailure(message)
+    e.kind = kind  # type: ignore[attr-defined]
+    return e
+
+
+def status_kind(status: int) -> str:
+    """500, 502, 503 and 504 are one kind (the server is failing); a 4xx is its own kind."""
+    return "HTTP 5xx" if status >= 500 else f"HTTP {status}"
 
 
 class OpenAISystem(MemorySystem):
@@ -164,7 +223,8 @@ class OpenAISystem(MemorySystem):
         self.name = f"{kind}:{model}" if kind == "openai" else kind  # the label in result tables
         self.kind = kind
         self.model = model
-        self.base_url = base_url.rstrip("/")
+        self._url = base_url.rstrip("/")  # the client's; messages and describe() show base_url, key-shaped text masked
+        self.base_url = redact(self._url)
         self.mode = mode
         self.temperature = temperature
         self.top_p = top_p
@@ -178,8 +238,8 @@ class OpenAISystem(MemorySystem):
         self.cache = cache
         # What identifies the endpoint in cache keys: the URL, unless the caller knows better (a
         # locally served model is on a new port each run but is the same model and engine).
-        self.cache_identity = cache_identity or {"base_url": self.base_url}
-        self._key = env_api_key(api_key_env, self.base_url, key_required)
+        self.cache_identity = cache_identity or {"base_url": self._url}
+        self._key = env_api_key(api_key_env, self._url, key_required)
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self.context_window: int | None = None  # learnt by check() from GET /models, when listed
@@ -191,8 +251,12 @@ class OpenAISystem(MemorySystem):
         if self._client is None or self._client_loop is not loop:
             from openai import AsyncOpenAI
 
+            from openai import DefaultAsyncHttpxClient
+
+            # The hooks count attempts and bound each one's body (see _read_within_attempt).
+            http = DefaultAsyncHttpxClient(event_hooks={"request": [_attempt_sent], "response": [_read_within_attempt]})
             self._client = AsyncOpenAI(
-                api_key=self._key, base_url=self.base_url, max_retries=self.retries, timeout=self.timeout
+                api_key=self._key, base_url=self._url, max_retries=self.retries, timeout=self.timeout, http_client=http
             )
             self._client_loop = loop
         return self._client
@@ -290,40 +354,58 @@ class OpenAISystem(MemorySystem):
 
         client = self._get_client()
         chars = len(body.get("prompt") or "") + sum(len(m["content"]) for m in body.get("messages", []))
-        timeout = self.timeout + TIMEOUT_PER_CHAR_S * chars
-        # The client's timeout bounds each read, not an attempt: a server that trickles its answer a
-        # byte at a time would hold a probe forever. Bound the whole call, retries and their waits included.
+        timeout = self.timeout + TIMEOUT_PER_CHAR_S * chars  # each attempt's deadline (see _read_within_attempt)
+        # A last resort: each attempt has its deadline, and the client's waits between them are bounded.
         deadline = (self.retries + 1) * (timeout + ATTEMPT_SLACK_S) + self.retries * RETRY_WAIT_MAX_S
         api = client.chat.completions if endpoint == "chat" else client.completions
+        attempts = _Attempts()
+        token = _ATTEMPTS.set(attempts)
         t0 = time.perf_counter()
+
+        def spent() -> str:
+            n = attempts.count
+            return f"{n} attempt{'s' if n != 1 else ''}, {time.perf_counter() - t0:.1f} s spent"
+
         try:
             async with asyncio.timeout(deadline):
                 resp = await api.create(**body, timeout=timeout)
         except openai.APIStatusError as e:
-            raise SystemFailure(self._scrub(f"HTTP {e.status_code} from {self.base_url}: {one_line(e.message)}")) from None
+            raise failure(status_kind(e.status_code), self._scrub(
+                f"HTTP {e.status_code} from {self.base_url}: {one_line(e.message)} ({spent()})")) from None  # fmt: skip
         except openai.APITimeoutError:
-            raise SystemFailure(f"no answer from {self.base_url} within {timeout:.0f} s") from None
+            what = "complete answer" if attempts.incomplete else "answer"
+            raise failure("timeout", f"no {what} from {self.base_url} within {timeout:.1f} s per attempt "
+                                     f"({self._allowance(timeout, chars)}); {spent()}") from None  # fmt: skip
         except TimeoutError:
-            raise SystemFailure(f"no complete answer from {self.base_url} within {deadline:.0f} s") from None
+            raise failure("timeout", f"no complete answer from {self.base_url} within the call's deadline of "
+                                     f"{deadline:.1f} s (retries={self.retries}, {timeout:.1f} s per attempt); {spent()}") from None  # fmt: skip
         except openai.APIConnectionError as e:
-            raise SystemFailure(self._scrub(f"connection to {self.base_url} failed: {one_line(e.__cause__ or e)}")) from None
+            raise failure("connection failed", self._scrub(
+                f"connection to {self.base_url} failed: {one_line(e.__cause__ or e)} ({spent()})")) from None  # fmt: skip
         except (openai.APIResponseValidationError, ValueError) as e:  # ValueError: the body is not JSON
-            raise SystemFailure(self._scrub(f"malformed response from {self.base_url}: {one_line(e)}")) from None
+            raise failure("malformed response", self._scrub(f"malformed response from {self.base_url}: {one_line(e)}")) from None
+        finally:
+            _ATTEMPTS.reset(token)
         latency = time.perf_counter() - t0
         try:  # the client does not validate a response's shape; a 200 may carry anything
             return self._parse(resp, endpoint, body, probe, latency)
         except (AttributeError, TypeError, IndexError, KeyError) as e:
-            raise SystemFailure(self._scrub(f"malformed response from {self.base_url}: {type(e).__name__}: {one_line(e)}")) from None
+            raise failure("malformed response", self._scrub(
+                f"malformed response from {self.base_url}: {type(e).__name__}: {one_line(e)}")) from None  # fmt: skip
+
+    def _allowance(self, timeout: float, chars: int) -> str:
+        """How an attempt's deadline was reached: the spec's timeout, and what the prompt added."""
+        return f"timeout={self.timeout:g} + {timeout - self.timeout:.1f} s for a {chars:,}-character prompt"
 
     def _parse(self, resp: Any, endpoint: str, body: dict[str, Any], probe: Probe, latency: float) -> Answer:
         if isinstance(resp, str):  # a body that was not declared JSON comes back as text
-            raise SystemFailure(self._scrub(f"response from {self.base_url} is not JSON: {one_line(resp, 120)!r}"))
+            raise failure("malformed response", self._scrub(f"response from {self.base_url} is not JSON: {one_line(resp, 120)!r}"))
         if not resp.choices:
-            raise SystemFailure(f"empty response from {self.base_url}")
+            raise failure("malformed response", f"empty response from {self.base_url}")
         choice = resp.choices[0]
         text = (choice.message.content if endpoint == "chat" else choice.text) or ""
         if not isinstance(text, str):
-            raise SystemFailure(f"malformed response from {self.base_url}: the answer text is a {type(text).__name__}")
+            raise failure("malformed response", f"malformed response from {self.base_url}: the answer text is a {type(text).__name__}")
         usage = resp.usage
         return Answer(
             text=text,

@@ -59,11 +59,17 @@ def generate(
     ),
     config: Optional[Path] = typer.Option(None, help="TOML task config (variants, seed, tokenizer, [params])."),
     overwrite: bool = typer.Option(False, help="Replace an existing dataset directory."),
+    max_tokens: Optional[int] = typer.Option(
+        None, help="Refuse datasets estimated above this many tokens of text (default 2147483648 = 2^31)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Generate even above --max-tokens or the in-memory bound."),
 ) -> None:
-    """Generate a dataset (episodes.parquet, probes.parquet, manifest.json)."""
+    """Generate a dataset (episodes.parquet, probes.parquet, manifest.json). Its size is estimated
+    from the parameters first; past --max-tokens (or ~2 GB held in memory) it is refused unless --force."""
     from .generate import generate_dataset
 
-    manifest = generate_dataset(family, output, variant, param, seed, tokenizer, config, overwrite)
+    manifest = generate_dataset(family, output, variant, param, seed, tokenizer, config, overwrite,
+                                max_tokens=max_tokens, force=force)
     _report_dataset(output, manifest)
 
 
@@ -386,14 +392,32 @@ def run(
     resources_per_worker: Optional[str] = typer.Option(None, help="Ray: what each actor reserves, e.g. GPU=1,CPU=4 (default CPU=1); --concurrency is per actor."),
     log_samples: bool = typer.Option(True, help="Keep each probe's prompt in prompts.parquet + contexts.parquet (each context once) for lbs show / lbs view."),
     allow_overflow: bool = typer.Option(False, "--allow-overflow", help="Send probes longer than the system's context window anyway (they fail one by one)."),
+    max_consecutive_failures: Optional[int] = typer.Option(None, "--max-consecutive-failures", help="Stop the run (status aborted; --resume continues it) after N failed probes in a row of one kind: timeouts, HTTP 5xx, refused connections... Default 20, or twice --concurrency when larger; 0: never."),
 ) -> None:
-    """Run a system on a dataset: predictions, scores and aggregates in the run directory."""
+    """Run a system on a dataset: predictions, scores and aggregates in the run directory.
+
+    The run holds the directory's lock: a second writer (run, --overwrite, --resume, score, aggregate)
+    is refused with exit 2 while it lasts. A status line says how the run ended (run.json "status"):
+
+    \b
+    Exit codes:
+      0    complete     every probe answered, none failed (or, with --limit, the N asked for)
+      2    bad input    one error line; nothing ran (also: the directory is in use)
+      4    partial      some probes failed; --resume retries them
+      5    aborted      stopped by --max-consecutive-failures (the reason is on the status line)
+      130  interrupted  by SIGINT (Ctrl-C); 143 by SIGTERM: the journal is kept, the status written
+    A partial, aborted or interrupted run continues with --resume.
+    """
     from runners.local import RunConfig
 
     from .protocol import Condition
 
     if limit is not None and limit < 1:
         raise UserError("--limit must be at least 1")
+    if resume and overwrite:
+        raise UserError("give --resume (continue the run) or --overwrite (replace it), not both")
+    if max_consecutive_failures is not None and max_consecutive_failures < 0:
+        raise UserError("--max-consecutive-failures must be 0 (never stop) or more")
     if backend not in ("local", "ray"):
         raise UserError(f"--backend must be local or ray, not {backend!r}")
     if backend == "local" and (address, workers, resources_per_worker) != (None, None, None):
@@ -401,23 +425,39 @@ def run(
     cfg = RunConfig(
         dataset=data, system=system, out=output, condition=Condition.parse(condition), concurrency=concurrency,
         resume=resume, overwrite=overwrite, use_cache=cache, limit=limit, seed=seed, log_samples=log_samples,
-        allow_overflow=allow_overflow,
+        allow_overflow=allow_overflow, max_consecutive_failures=max_consecutive_failures,
     )
     if judge is not None:
         from .judge import check_judgeable
 
         check_judgeable(data, judge)  # a family without a judge protocol fails before the run
-    if backend == "ray":
-        from runners.ray_runner import RayOptions
-        from runners.ray_runner import run as run_ray
+    from runners.local import Interrupted, exit_code, status_line
 
-        manifest = run_ray(cfg, RayOptions.parse(address, workers, resources_per_worker))
-    else:
-        from runners.local import run as run_local
+    from .lock import run_lock
 
-        manifest = run_local(cfg)
-    c = manifest["counts"]
-    err.print(f"{manifest['status']}: {output} ({c['predictions']}/{c['probes']} probes, {c['errors']} errors)", highlight=False)
+    with run_lock(output, create=True):  # held across the run and its judging
+        try:
+            if backend == "ray":
+                from runners.ray_runner import RayOptions
+                from runners.ray_runner import run as run_ray
+
+                manifest = run_ray(cfg, RayOptions.parse(address, workers, resources_per_worker))
+            else:
+                from runners.local import run as run_local
+
+                manifest = run_local(cfg)
+        except Interrupted as e:  # SIGINT/SIGTERM: run.json says "interrupted"; exit 128 + the signal
+            err.print(e.line, highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
+        err.print(status_line(output, manifest), highlight=False, markup=False, soft_wrap=True)
+        if manifest["status"] != "aborted":  # an aborted run's answers are judged when it is finished
+            _after_run(output, data, judge, concurrency, cache)
+    if exit_code(manifest):
+        raise typer.Exit(exit_code(manifest))
+
+
+def _after_run(output: Path, data: Path, judge: Optional[str], concurrency: Optional[int], cache: bool) -> None:
+    """Judge the answers (--judge) or say that they need a judge, then print what the run measured."""
     from . import io
 
     dataset = io.Dataset(data)  # the run just read it: no need to hash it again
@@ -446,14 +486,17 @@ def score(
     from . import io, schemas
     from .spec import parse_spec
 
+    from .lock import run_lock
+
     if judge is not None:
         parse_spec(judge)  # a malformed judge spec fails before the run's dataset is read and hashed
-    dataset = _run_dataset(run_dir)
-    if judge is not None:
-        _judge_run(run_dir, dataset, judge, judge_templates, concurrency, cache)
-        return
-    predictions = io.read_parquet(run_dir / "predictions.parquet", schemas.PREDICTIONS, "predictions table")
-    write_tables(run_dir, predictions, dataset)
+    with run_lock(run_dir):  # not beside a live run, nor another score or judge
+        dataset = _run_dataset(run_dir)
+        if judge is not None:
+            _judge_run(run_dir, dataset, judge, judge_templates, concurrency, cache)
+            return
+        predictions = io.read_parquet(run_dir / "predictions.parquet", schemas.PREDICTIONS, "predictions table")
+        write_tables(run_dir, predictions, dataset)
     err.print(f"re-scored {run_dir}", highlight=False)
     _note_unjudged(run_dir, dataset.probes)
 
@@ -632,6 +675,11 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except OSError as e:  # a file the user named is unreadable or unwritable (permissions, read-only, full disk)
+        from .io import DiskFull, is_disk_full
+
+        if is_disk_full(e):  # a write outside lbs's own writers (which name the file and the room needed)
+            err.print(f"error: {DiskFull.of(e, e.filename)}", highlight=False, markup=False, soft_wrap=True)
+            sys.exit(2)
         if e.filename is None:
             raise
         err.print(f"error: {e.strerror or e}: {e.filename}", highlight=False, markup=False, soft_wrap=True)

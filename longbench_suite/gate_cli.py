@@ -45,6 +45,15 @@ def _stderr() -> Console:
     return Console(file=sys.stderr, width=None if sys.stderr.isatty() else 140)
 
 
+def _verify_dataset(run_dir: Path, dataset: Optional[Path]) -> None:
+    """The run's dataset, its content hash recomputed (tables and manifest), as run and score check it:
+    an edited dataset (another family named, a probe changed) is refused, not aggregated under its name."""
+    from . import io
+
+    recorded = io.read_json(Path(run_dir) / "run.json", "run manifest").get("dataset") or {}
+    io.Dataset(Path(dataset) if dataset is not None else Path(recorded.get("path") or "")).verify()
+
+
 def aggregate(
     run_dir: Path = typer.Argument(..., help="Run directory (with scores.parquet and run.json)."),
     dataset: Optional[Path] = typer.Option(None, help="The run's dataset directory (default: the path in run.json)."),
@@ -53,12 +62,15 @@ def aggregate(
     from . import io, schemas
     from .aggregate import aggregate as build
     from .gate import run_probes
+    from .lock import run_lock
 
-    probes = run_probes(run_dir, dataset)
-    scores = io.read_parquet(run_dir / "scores.parquet", schemas.SCORES, "scores table")
-    predictions = io.read_parquet(run_dir / "predictions.parquet", schemas.PREDICTIONS, "predictions table")
-    table = build(scores, probes, predictions.select(["system", "condition", "probe_id", "error"]))  # failed probes: n_errors
-    io.write_parquet(table, run_dir / "aggregates.parquet")
+    with run_lock(run_dir):  # not beside a live run (its tables change under us)
+        probes = run_probes(run_dir, dataset)
+        _verify_dataset(run_dir, dataset)
+        scores = io.read_parquet(run_dir / "scores.parquet", schemas.SCORES, "scores table")
+        predictions = io.read_parquet(run_dir / "predictions.parquet", schemas.PREDICTIONS, "predictions table")
+        table = build(scores, probes, predictions.select(["system", "condition", "probe_id", "error"]))  # failed probes: n_errors
+        io.write_parquet(table, run_dir / "aggregates.parquet")
     _stderr().print(f"wrote {run_dir / 'aggregates.parquet'}: {table.num_rows} rows from {scores.num_rows} scores",
                     highlight=False, markup=False, soft_wrap=True)
 

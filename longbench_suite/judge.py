@@ -26,7 +26,7 @@ from .errors import UserError, one_line
 from .protocol import Probe, SystemContext
 from .registry import make_system, task_family
 from .scoring import response_sha
-from .spec import parse_spec
+from .spec import parse_spec, scrub
 
 JUDGE_MAX_TOKENS = 10  # LongMemEval's judge replies yes or no
 
@@ -87,7 +87,7 @@ async def _judge(family, templates, spec, rows, todo, concurrency, use_cache, on
         if cache is not None:
             cache.close()
     identity = json.dumps({
-        "spec": spec,
+        "spec": scrub(spec),  # recorded: key-shaped text masked (longbench_suite/spec.py)
         "model": described.get("model"),
         "version": ", ".join(sorted(models)) or described.get("hf_id") or described.get("model"),
         "templates": templates.version,
@@ -101,7 +101,7 @@ async def _judge(family, templates, spec, rows, todo, concurrency, use_cache, on
             label=None if error else "yes" in reply.lower(), error=error,
         )
     summary = {"identity": json.loads(identity), "judged": len(todo) - errors, "errors": errors,
-               "max_tokens": JUDGE_MAX_TOKENS, "described": described,
+               "max_tokens": JUDGE_MAX_TOKENS, "described": scrub(described),
                **official_judge(json.loads(identity), getattr(family, "official_judge_model", None))}
     return out.table(), summary
 

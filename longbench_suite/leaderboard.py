@@ -87,8 +87,11 @@ def load(runs: Sequence[Path]) -> tuple[pl.DataFrame, list[RunData]]:
         if not path.is_dir():
             raise UserError(f"run directory not found: {path}")
         manifest = io.read_json(path / "run.json", "run manifest")
-        if manifest.get("status") != "complete":
-            c = manifest.get("counts") or {}
+        c = manifest.get("counts") or {}
+        # Every probe needs a row: a partial run whose failed probes have theirs is published, its
+        # failures counted (MAX_ERROR_SHARE); one cut short (--limit, interrupted, aborted) is not.
+        whole = manifest.get("status") in ("complete", "partial") and c.get("predictions") == c.get("probes")
+        if not whole:
             raise UserError(f"run {path} is {manifest.get('status', 'unfinished')} ({c.get('predictions', '?')} of "
                             f"{c.get('probes', '?')} probes): finish it with lbs run --resume before publishing it")
         triples = read_aggregates(path / "aggregates.parquet").select("system", "condition", "family").unique().rows()

@@ -142,7 +142,7 @@ AGGREGATES_ADDED = ("n_errors", "chance")
 # Keys every run.json has (values are JSON).
 RUN_MANIFEST_KEYS = (
     "run_id",
-    "status",  # running | complete
+    "status",  # running | complete | partial | aborted | interrupted (runners/local.py EXIT_CODES)
     "system",  # system spec and description, secrets removed
     "condition",
     "sampling",

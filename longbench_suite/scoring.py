@@ -3,8 +3,9 @@
 A prediction that failed (error set) scores 0 on every metric the family reports, the judge's
 included, here: the gate pairs it as a loss. The aggregates (aggregate.py) leave such probes out of
 the mean and count them in n_errors instead, so a failure never reads as a measured 0; reports and
-leaderboards show the count beside every score. Error counts are also kept in run.json. A judge that failed on a probe gives no judged score for it (that is the
-judge's failure, not the system's); run.json counts those too.
+leaderboards show the count beside every score. Error counts are also kept in run.json. A judge that
+failed on a probe gives no judged score for it (that is the judge's failure, not the system's);
+run.json counts those too.
 
 Retrieval: when a prediction reports retrieved ids, the family's own `retrieval_scores` adds its
 metrics (LongMemEval's recall_any/recall_all/ndcg_any at k = 1 ... 50, session and turn level, on the

@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import json
+import math
 import re
 import typing
 from typing import Any, ClassVar, Iterator
@@ -102,6 +103,42 @@ def describe_params(cls: type) -> list[tuple[str, str, str]]:
     return rows
 
 
+# A word of English prose is about 4/3 tokens of a BPE tokenizer: families that count words (SORT, M4LE)
+# estimate their size in tokens with it.
+TOKENS_PER_WORD = 4 / 3
+# A piece of episodes is flushed at ~64 MiB of text (io.EPISODE_ROW_GROUP_BYTES): ~2^24 tokens.
+PIECE_TOKENS = 2**24
+# A probe row (question, gold, choices, meta) held in memory costs about as much as 128 tokens of text.
+PROBE_TOKENS = 128
+
+
+@dataclasses.dataclass(frozen=True)
+class SizeEstimate:
+    """What a generation would make, from the parameters alone (nothing is generated or allocated):
+    `tokens` of episode and probe text in all, `items` (probes), and `held_tokens`, the most text the
+    generator holds in memory at once (the largest piece generate_batches yields, with its sources)."""
+
+    tokens: int
+    items: int
+    held_tokens: int
+
+
+def _size_field_values(params: Any) -> tuple[list[int], list[int]]:
+    """(lengths, multipliers) of a params dataclass: the values of size fields (k/m suffixes), and the
+    sizes of the other lists (depths, n_ctx, types...) and the `samples` count, which multiply items."""
+    lengths: list[int] = []
+    mult: list[int] = []
+    for f in dataclasses.fields(params):
+        value = getattr(params, f.name)
+        if f.metadata.get("size"):
+            lengths += list(value) if isinstance(value, list) else [value]
+        elif isinstance(value, list):
+            mult.append(max(1, len(value)))
+        elif f.name == "samples" and isinstance(value, int):
+            mult.append(max(1, value))
+    return lengths, mult
+
+
 class TaskFamily(abc.ABC):
     name: ClassVar[str]
     version: ClassVar[str]  # bump when generated data changes for the same seed
@@ -122,6 +159,17 @@ class TaskFamily(abc.ABC):
         """`generate` in pieces of (episodes, probes), written as they come so a dataset larger than
         memory can be made; the pieces together equal `generate`'s tables. By default one piece."""
         yield self.generate(variants, params, seed, tokenizer)
+
+    def estimate(self, params: Any, variants: list[str]) -> SizeEstimate:
+        """The dataset's size before generating it, for the refusal of absurd sizes (lbs generate).
+        The default reads the params: items = variants x samples x every list's length (lengths,
+        depths...), each as long as its length (the size fields); `generate` holds it all at once.
+        Families override it where they know better (and where they stream, with a smaller held size)."""
+        lengths, mult = _size_field_values(params)
+        per_length = max(1, len(variants)) * math.prod(mult)
+        items = per_length * max(1, len(lengths))
+        tokens = per_length * sum(lengths)
+        return SizeEstimate(tokens=tokens, items=items, held_tokens=tokens + items * PROBE_TOKENS)
 
     def check_variants(self, variants: list[str] | None) -> list[str]:
         chosen = list(dict.fromkeys(variants or self.variants))  # a variant named twice is generated once

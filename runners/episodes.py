@@ -3,6 +3,11 @@
 Shared by the local runner and the Ray actors, so both backends ask the same questions in the same
 way and produce the same rows. Records are yielded as probes finish; whoever consumes them (the
 local runner, or the Ray driver) stamps them with the run id, label and condition and journals them.
+
+A failing probe is recorded and the run goes on, but a system that fails every probe the same way
+(a hung server, a dead endpoint) would hold a run for hours: the Breaker counts consecutive failures
+of one kind and, at its limit, stops the run with RunAborted. Probes in flight then are cancelled and
+not recorded, so `lbs run --resume` asks them again.
 """
 
 from __future__ import annotations
@@ -13,19 +18,65 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from longbench_suite.errors import one_line
+from longbench_suite.errors import RunAborted, one_line
 from longbench_suite.protocol import Answer, Condition, Episode, MemorySystem, SystemContext
 
 
+DEFAULT_MAX_FAILURES = 20  # or twice the concurrency, when larger: that many probes may fail at once
+
+
+def failure_limit(max_failures: int | None, concurrency: int) -> int:
+    """The breaker's limit: the user's (0: never trip), else the default for this concurrency."""
+    return max(DEFAULT_MAX_FAILURES, 2 * concurrency) if max_failures is None else max_failures
+
+
+def failure_kind(e: BaseException) -> str:
+    """What makes two failures "the same": the kind an adapter gives (adapters/openai_compat.py:
+    timeout, HTTP 5xx, connection failed...), else the exception's class."""
+    kind = getattr(e, "kind", None)
+    return kind if isinstance(kind, str) and kind else type(e).__name__
+
+
+class Breaker:
+    """Consecutive failures of one kind, in the order probes finish. A success, or a failure of
+    another kind, starts the count again; at `limit` (0: never) the run is to stop."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.kind: str | None = None
+        self.count = 0
+        self.last = ""
+
+    def observe(self, kind: str | None, error: str | None = None) -> None:
+        """One probe's outcome: kind None for an answer."""
+        if kind != self.kind:
+            self.kind, self.count = kind, 0
+        if kind is not None:
+            self.count += 1
+            self.last = error or ""
+
+    @property
+    def tripped(self) -> bool:
+        return self.limit > 0 and self.kind is not None and self.count >= self.limit
+
+    def check(self) -> None:
+        if self.tripped:
+            raise RunAborted(f"{self.count} consecutive failures: {self.kind}: {self.last}")
+
+
 class EpisodeRunner:
-    def __init__(self, system: MemorySystem, family: Any, condition: Condition, concurrency: int):
+    def __init__(self, system: MemorySystem, family: Any, condition: Condition, concurrency: int,
+                 max_failures: int | None = None):  # fmt: skip
         self.system, self.family, self.condition = system, family, condition
         # A stateful memory answers one probe at a time; a stateless one shares the bound across episodes.
         self._slots = asyncio.Semaphore(concurrency if system.concurrent_episodes else 1)
+        # One breaker for every episode this runner holds: a dead server fails them all alike.
+        self.breaker = Breaker(failure_limit(max_failures, concurrency))
 
     async def run(self, episode_row: dict, rows: list[dict]) -> AsyncIterator[dict]:
         """Yield one record per row of `rows` (this episode's pending probes), as each finishes.
-        A failing probe, or a failing ingest, becomes an error record: the run goes on."""
+        A failing probe, or a failing ingest, becomes an error record: the run goes on, until the
+        breaker trips (RunAborted, raised after the record that tripped it is yielded)."""
         system = self.system
         episode = self.family.episode(episode_row)
         try:
@@ -35,20 +86,26 @@ class EpisodeRunner:
                 await system.ingest(episode if system.privileged else public(episode))
         except Exception as e:  # noqa: BLE001 - the episode's probes are recorded as failed
             error = "ingest failed: " + error_line(e)
+            self.breaker.observe("ingest: " + failure_kind(e), error)  # one failure, however many probes
             for row in rows:
                 yield record(row, Answer(text=""), error)
+            self.breaker.check()
             return
         tasks = [asyncio.ensure_future(self._answer(row, episode)) for row in rows]
         try:
             for finished in asyncio.as_completed(tasks):
                 yield await finished
-        finally:  # the consumer stopped early (cancelled, or its actor is going away)
+                self.breaker.check()  # after the record that tripped it is journalled
+        finally:  # the consumer stopped early (cancelled, the breaker, or its actor is going away)
             for t in tasks:
+                if t.done() and not t.cancelled():
+                    t.exception()  # seen: a stopped run logs no "Task exception was never retrieved"
                 t.cancel()
         await system.release(episode if system.privileged else public(episode))
 
     async def _answer(self, row: dict, episode: Episode) -> dict:
         async with self._slots:
+            self.breaker.check()  # tripped while this probe waited for its slot: do not send it
             probe = self.family.probe(row, episode, self.condition)
             if not self.system.privileged:  # only baselines may see the answers (meta can name them too)
                 probe = replace(probe, gold=None, choices=probe.choices if self.family.choices_visible else None, meta={})
@@ -58,8 +115,11 @@ class EpisodeRunner:
                 answer = await self.system.answer(probe)
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # noqa: BLE001 - one probe failing never stops the run; it is recorded
+            except Exception as e:  # noqa: BLE001 - one probe failing never stops the run (only the breaker does)
                 answer, error = Answer(text=""), error_line(e)
+                self.breaker.observe(failure_kind(e), error)
+            else:
+                self.breaker.observe(None)
             if answer.latency_s is None:
                 answer.latency_s = time.monotonic() - started
             return record(row, answer, error)

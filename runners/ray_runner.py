@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from longbench_suite.errors import UserError, one_line
+from longbench_suite.errors import RunAborted, UserError, one_line
 from longbench_suite.protocol import Answer, Condition
 from longbench_suite.registry import task_family
 
@@ -102,12 +102,15 @@ class EpisodeWorker:
             return str(e)
         return None
 
-    async def run_episode(self, episode_row: dict, rows: list[dict], condition: Condition, concurrency: int):
+    async def run_episode(self, episode_row: dict, rows: list[dict], condition: Condition, concurrency: int,
+                          max_failures: int | None = None):  # fmt: skip
         # One runner per (condition, concurrency): its semaphore bounds the probes in flight on this
-        # actor across all the episodes it holds, as the local runner's does for the process.
+        # actor across all the episodes it holds, as the local runner's does for the process; its
+        # circuit breaker counts this actor's failures.
         runner = self._runners.get((condition, concurrency))
         if runner is None:
-            runner = self._runners[(condition, concurrency)] = EpisodeRunner(self.system, self.family, condition, concurrency)
+            runner = self._runners[(condition, concurrency)] = EpisodeRunner(
+                self.system, self.family, condition, concurrency, max_failures)
         async for rec in runner.run(episode_row, rows):
             yield rec
 
@@ -129,6 +132,7 @@ class RayBackend:
         self.info: SystemInfo | None = None
         self._args: tuple = ()
         self._started_ray = False
+        self.max_failures: int | None = None
 
     def describe(self) -> dict:
         return {
@@ -144,6 +148,7 @@ class RayBackend:
         self._connect(ray)
         n = self._fit(ray)
         self._args = (spec, family_name, config.use_cache, config.seed)
+        self.max_failures = config.max_consecutive_failures
         self.actors = [self._new_actor(ray) for _ in range(n)]
         self.generations = [0] * n
         infos = await asyncio.gather(*(self._ready(a) for a in self.actors))
@@ -227,10 +232,13 @@ class RayBackend:
                 generation, actor = self.generations[slot], self.actors[slot]
                 try:
                     rows = list(remaining[eid].values())
-                    async for ref in actor.run_episode.remote(load_episode(eid), rows, condition, concurrency):
+                    async for ref in actor.run_episode.remote(load_episode(eid), rows, condition, concurrency,
+                                                              self.max_failures):  # fmt: skip
                         rec = await ref
                         remaining[eid].pop(rec["probe_id"], None)
                         sink(rec)
+                except RunAborted as e:  # an actor's breaker: Ray wraps it with the actor's traceback
+                    raise RunAborted(str(getattr(e, "cause", None) or e)) from None
                 except lost as e:
                     await self._replace(slot, generation)
                     if not remaining[eid]:

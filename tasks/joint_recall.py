@@ -24,7 +24,7 @@ import json
 import random
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +32,7 @@ import pyarrow as pa
 from data_builders.haystack import derive_seed, load_haystack, word_list
 from longbench_suite import schemas
 from longbench_suite.errors import UserError
-from longbench_suite.task import TaskFamily, param
+from longbench_suite.task import PIECE_TOKENS, SizeEstimate, TaskFamily, param
 from longbench_suite.tokens import load_tokenizer
 
 METRIC = "first_word_match"
@@ -95,7 +95,23 @@ class JointRecallFamily(TaskFamily):
     }
     Params = JointRecallParams
 
+    def estimate(self, params: JointRecallParams, variants: list[str]) -> SizeEstimate:
+        """Each episode is as long as its length; pieces stream (one ~2^24-token piece held, with the
+        filler pool of 1.25x the longest length)."""
+        per_length = len(variants) * len(params.n_ctx) * len(params.n_key) * params.samples
+        return SizeEstimate(tokens=per_length * sum(params.lengths), items=per_length * len(params.lengths) * params.n_queries,
+                            held_tokens=PIECE_TOKENS + 9 * max(params.lengths) // 4)
+
     def generate(self, variants: list[str], params: JointRecallParams, seed: int, tokenizer: Any) -> tuple[pa.Table, pa.Table]:
+        pieces = list(self.generate_batches(variants, params, seed, tokenizer))
+        if len(pieces) == 1:
+            return pieces[0]
+        return (pa.concat_tables([e for e, _ in pieces]).combine_chunks(),
+                pa.concat_tables([p for _, p in pieces]).combine_chunks())
+
+    def generate_batches(self, variants: list[str], params: JointRecallParams, seed: int,
+                         tokenizer: Any) -> Iterator[tuple[pa.Table, pa.Table]]:
+        """Episodes in pieces of ~2^24 tokens: a billion samples never sit in memory at once."""
         chosen = self.check_variants(variants)
         params.validate()
         _check_pools(chosen, params)
@@ -103,6 +119,7 @@ class JointRecallFamily(TaskFamily):
         hay = load_haystack(params.filler, counter, seed, int(1.25 * max(params.lengths)))
         (instr_tokens, second_tokens) = counter.count_batch([INSTRUCTION, SEP + SECOND_PASS])
         episodes, probes = schemas.TableBuilder(schemas.EPISODES), schemas.TableBuilder(schemas.PROBES)
+        held = 0
         for variant in chosen:
             for n_ctx in params.n_ctx:
                 for n_key in params.n_key:
@@ -112,7 +129,13 @@ class JointRecallFamily(TaskFamily):
                             eid = f"joint-recall/{variant}/c{n_ctx}k{n_key}/{length}/{i}"
                             self._episode(episodes, probes, eid, variant, n_ctx, n_key, length, params, rng, counter, hay,
                                           instr_tokens, second_tokens)
-        return episodes.table(), probes.table()
+                            held += length
+                            if held >= PIECE_TOKENS:
+                                yield episodes.table(), probes.table()
+                                episodes, probes = schemas.TableBuilder(schemas.EPISODES), schemas.TableBuilder(schemas.PROBES)
+                                held = 0
+        if held or not chosen:
+            yield episodes.table(), probes.table()
 
     def _episode(self, episodes, probes, eid, variant, n_ctx, n_key, length, params, rng, counter, hay,
                  instr_tokens, second_tokens) -> None:

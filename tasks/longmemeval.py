@@ -51,7 +51,7 @@ from data_builders.haystack import derive_seed
 from longbench_suite import io, metrics, schemas
 from longbench_suite.errors import UserError
 from longbench_suite.protocol import Condition, Episode, Probe
-from longbench_suite.task import TaskFamily, param
+from longbench_suite.task import PROBE_TOKENS, SizeEstimate, TaskFamily, param
 
 NAME = "longmemeval"
 QUESTION_TYPES = (  # LongMemEval's six; abstention items keep their type and end their id in `_abs`
@@ -227,6 +227,10 @@ class LongMemEvalParams:
         Template.load(self.template)  # fail before generating
 
 
+# Size estimates (tokens): an oracle episode (its evidence sessions), a filler session.
+ORACLE_TOKENS, SESSION_TOKENS = 4096, 2048
+
+
 class LongMemEvalFamily(TaskFamily):
     name = NAME
     version = "1"
@@ -239,6 +243,18 @@ class LongMemEvalFamily(TaskFamily):
     official_judge_model = OFFICIAL_JUDGE_MODEL
 
     # --- generation ---
+
+    def estimate(self, params: LongMemEvalParams, variants: list[str]) -> SizeEstimate:
+        """An oracle episode holds a few evidence sessions; a haystack one each length (or `sessions`
+        sessions of ~2k tokens, LongMemEval-S's average). All is held at once."""
+        items = len(params.types) * params.samples
+        tokens, n = 0, 0
+        for variant in variants:
+            sizes = [ORACLE_TOKENS] if variant == "oracle" else (
+                [params.sessions * SESSION_TOKENS] if params.sessions else params.lengths)
+            tokens += items * sum(sizes)
+            n += items * len(sizes)
+        return SizeEstimate(tokens=tokens, items=n, held_tokens=tokens + n * PROBE_TOKENS)
 
     def generate(self, variants: list[str], params: LongMemEvalParams, seed: int, tokenizer: Any) -> tuple[pa.Table, pa.Table]:
         from data_builders.lme_items import draw_persona, make_item

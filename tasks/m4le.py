@@ -35,7 +35,7 @@ from data_builders.haystack import derive_seed
 from longbench_suite import metrics, schemas
 from longbench_suite.errors import UserError
 from longbench_suite.protocol import Condition, Episode, Probe
-from longbench_suite.task import TaskFamily, param
+from longbench_suite.task import PROBE_TOKENS, TOKENS_PER_WORD, SizeEstimate, TaskFamily, param
 
 NAME = "m4le"
 INSTRUCTION = ("Below are {n} passages, each marked by {how}. Read them carefully: a question about them "
@@ -74,6 +74,19 @@ class M4LEFamily(TaskFamily):
     description = "M4LE: many short-task instances packed into one context, asked in five abilities"
     variants = {t: f"{t} instances ({', '.join(conv.SUPPORTED[t])})" for t in conv.TASK_TYPES}
     Params = M4LEParams
+
+    def estimate(self, params: M4LEParams, variants: list[str]) -> SizeEstimate:
+        """Items of each task x ability x bucket (by default M4LE's buckets up to 128k, an upper bound:
+        the corpus fills fewer), plus the news corpus (~700 words an article). All is held at once."""
+        unit = TOKENS_PER_WORD if params.unit == "words" else 1
+        k = 1000 if params.unit == "words" else 1024
+        buckets = params.buckets or [b * k for b in DEFAULT_KS]
+        per_bucket = sum(len([a for a in (params.abilities or conv.ABILITIES) if a in conv.SUPPORTED[t]])
+                         for t in variants) * params.samples
+        corpus = int(params.articles * 700 * TOKENS_PER_WORD)
+        tokens = int(per_bucket * sum(buckets) * unit)
+        items = per_bucket * len(buckets)
+        return SizeEstimate(tokens=tokens, items=items, held_tokens=tokens + corpus + items * PROBE_TOKENS)
 
     def generate(self, variants: list[str], params: M4LEParams, seed: int, tokenizer: Any) -> tuple[pa.Table, pa.Table]:
         from data_builders.news_corpus import news_articles

@@ -40,7 +40,7 @@ import pyarrow as pa
 from data_builders.haystack import Haystack, count_units, derive_seed, load_haystack, word_list
 from longbench_suite import io, metrics, schemas
 from longbench_suite.errors import UserError
-from longbench_suite.task import TaskFamily, param
+from longbench_suite.task import PIECE_TOKENS, SizeEstimate, TaskFamily, param
 from longbench_suite.tokens import TokenCounter, chat_renderer, load_tokenizer, special_tokens_added
 
 DEFAULT_TEMPLATE = Path(__file__).parent / "templates" / "needle.toml"
@@ -373,6 +373,13 @@ class NeedleFamily(TaskFamily):
     description = "RULER needle-in-a-haystack: recall the value(s) of key(s) hidden in a long text"
     variants = _DESCRIPTIONS
     Params = NeedleParams
+
+    def estimate(self, params: NeedleParams, variants: list[str]) -> SizeEstimate:
+        """Each sample is as long as its length. Pieces stream: memory holds one (~2^24 tokens), the
+        haystack pool (1.25x the longest length) and the episode being built."""
+        per_length = len(variants) * len(params.depths) * params.samples
+        return SizeEstimate(tokens=per_length * sum(params.lengths), items=per_length * len(params.lengths),
+                            held_tokens=PIECE_TOKENS + 9 * max(params.lengths) // 4)
 
     def generate(self, variants: list[str], params: NeedleParams, seed: int, tokenizer: Any) -> tuple[pa.Table, pa.Table]:
         pieces = list(self.generate_batches(variants, params, seed, tokenizer))

@@ -33,7 +33,7 @@ from data_builders.haystack import derive_seed
 from longbench_suite import io, metrics, schemas
 from longbench_suite.errors import UserError
 from longbench_suite.protocol import Condition, Episode, Probe
-from longbench_suite.task import TaskFamily, param
+from longbench_suite.task import PROBE_TOKENS, TOKENS_PER_WORD, SizeEstimate, TaskFamily, param
 
 TEMPLATES = Path(__file__).parent / "templates" / "sort.toml"
 LABELS = ["A", "B"]
@@ -155,6 +155,14 @@ class SortFamily(TaskFamily):
         if bad:
             raise UserError(f"unknown variant {bad[0]!r} of sort: use ls<N> for segments of N words, e.g. ls20, ls50")
         return chosen
+
+    def estimate(self, params: SortParams, variants: list[str]) -> SizeEstimate:
+        """The books are the episodes (probes point into them); all is held at once."""
+        per_setting = params.excerpts + params.heldout if params.split == "all" else (
+            params.excerpts if params.split == "test" else params.heldout)
+        items = params.books * len(variants) * len(params.lengths) * per_setting
+        tokens = int(params.books * params.book_words * TOKENS_PER_WORD)
+        return SizeEstimate(tokens=tokens, items=items, held_tokens=tokens + items * PROBE_TOKENS)
 
     def generate(self, variants: list[str], params: SortParams, seed: int, tokenizer: Any) -> tuple[pa.Table, pa.Table]:
         """Books from the packaged narrative generator: offline, and never seen in pre-training."""

@@ -80,6 +80,9 @@ def w(tmp_path_factory):
     (nomanifest / "manifest.json").unlink()
     listjson = _copy_dataset(good, root / "ds_listjson")
     (listjson / "manifest.json").write_text("[1, 2, 3]\n")
+    famedit = _copy_dataset(good, root / "ds_family")  # needle tables under another family (issue 21)
+    fam_manifest = json.loads((famedit / "manifest.json").read_text())
+    (famedit / "manifest.json").write_text(json.dumps({**fam_manifest, "family": "sort"}))
     # a run whose dataset was changed afterwards
     changed = _copy_dataset(good, root / "ds_changed")
     assert lbs("run", changed, "-s", "oracle", "-o", root / "run_changed", "--no-cache", env=env).returncode == 0
@@ -156,6 +159,11 @@ CASES = {
     "generate-negative-samples": (lambda w: ["generate", "needle", "-p", "samples=-3", "-o", w.root / "out"], "samples"),
     "generate-depth-150": (lambda w: ["generate", "needle", "-p", "depths=150", "-o", w.root / "out"], "150"),
     "generate-unknown-param": (lambda w: ["generate", "needle", "-p", "colour=red", "-o", w.root / "out"], "colour"),
+    "generate-lengths-9999999999k": (lambda w: ["generate", "needle", "-p", "lengths=9999999999k", "-o", w.root / "out"],
+                                     "--max-tokens"),
+    "generate-samples-1000000000": (lambda w: ["generate", "needle", "-p", "samples=1000000000", "-o", w.root / "out"],
+                                    "4.00e+10 items"),
+    "generate-max-tokens-0": (lambda w: ["generate", "needle", "--max-tokens", "0", "-o", w.root / "out"], "--max-tokens"),
     "generate-config-not-toml": (lambda w: ["generate", "needle", "--config", w.bad_toml, "-o", w.root / "out"], "not valid TOML"),
     # dataset files
     "dataset-corrupt-parquet": (lambda w: ["run", w.corrupt, "-s", "oracle", "-o", w.root / "out"], "not a readable parquet file"),
@@ -165,6 +173,11 @@ CASES = {
     "dataset-missing-manifest": (lambda w: ["run", w.nomanifest, "-s", "oracle", "-o", w.root / "out"], "manifest not found"),
     "dataset-manifest-not-object": (lambda w: ["run", w.listjson, "-s", "oracle", "-o", w.root / "out"], "not a JSON object"),
     "score-dataset-changed": (lambda w: ["score", w.root / "run_changed"], "modified after generation"),
+    "aggregate-dataset-changed": (lambda w: ["aggregate", w.root / "run_changed"], "modified after generation"),
+    "export-lm-eval-dataset-changed": (lambda w: ["export", "lm-eval", w.changed, "-o", w.root / "out"],
+                                       "modified after generation"),
+    "dataset-family-edited": (lambda w: ["run", w.famedit, "-s", "oracle", "-o", w.root / "out"], "names family 'sort'"),
+    "export-lm-eval-family-edited": (lambda w: ["export", "lm-eval", w.famedit, "-o", w.root / "out"], "names family 'sort'"),
     # official-format imports
     "longmemeval-no-question": (lambda w: ["import", "longmemeval", w.imports / "no_question.json", "--variant", "s",
                                            "-o", w.root / "out"], "missing field(s) question"),
@@ -190,6 +203,15 @@ CASES = {
     "system-inline-api-key": (lambda w: ["run", w.good, "-s", f"openai:m,api_key={LEAK}", "-o", w.root / "out"],
                               "refusing secret option 'api_key'"),
     "system-python-malformed": (lambda w: ["run", w.good, "-s", "python:just_a_module", "-o", w.root / "out"], "python:MODULE:ATTR"),
+    # issue 21, item 8: a spec in a message is scrubbed; a key where a variable's name belongs is refused
+    "system-unknown-option-holding-a-key": (lambda w: ["run", w.good, "-s", f"openai:m,base_url=http://127.0.0.1:9/v1,"
+                                                       f"default_headers=Authorization:{LEAK}", "-o", w.root / "out"],
+                                            "unknown options default_headers"),
+    "system-api_key_env-is-a-key": (lambda w: ["run", w.good, "-s", f"openai:m,base_url=http://127.0.0.1:9/v1,api_key_env={LEAK}",
+                                               "-o", w.root / "out"], "refusing option 'api_key_env'"),
+    "system-key-in-url-path": (lambda w: ["run", w.good, "-s", f"openai:m,base_url=http://127.0.0.1:9/{LEAK}/v1", "-o", w.root / "out"],
+                               "cannot reach OpenAI-compatible endpoint at http://127.0.0.1:9/***/v1"),
+    "judge-api_key_env-is-a-key": (lambda w: ["score", w.lrun, "--judge", f"openai:m,api_key_env={LEAK}"], "refusing option 'api_key_env'"),
     "system-python-missing-module": (lambda w: ["run", w.good, "-s", "python:no_such_module_lbs:make", "-o", w.root / "out"],
                                      "cannot import 'no_such_module_lbs'"),
     # judge specs
@@ -203,6 +225,9 @@ CASES = {
     "gate-json-under-a-file": (lambda w: ["gate", "-b", w.run, "-c", w.run, "--json", w.a_file / "gate.json"], "existing file"),
     # output paths
     "run-output-is-a-file": (lambda w: ["run", w.good, "-s", "oracle", "-o", w.a_file], "existing file"),
+    "run-resume-and-overwrite": (lambda w: ["run", w.good, "-s", "oracle", "-o", w.run, "--resume", "--overwrite"],
+                                 "--resume (continue the run) or --overwrite (replace it), not both"),
+    "run-over-a-complete-run": (lambda w: ["run", w.good, "-s", "random", "-o", w.run], "holds a complete run"),
     "run-output-unwritable": (lambda w: ["run", w.good, "-s", "oracle", "-o", w.locked / "run"], "locked"),
     "leaderboard-output-unwritable": (lambda w: ["leaderboard", "build", w.run, "-o", w.locked / "lb"], "locked"),
     "gate-baseline-file-unwritable": (lambda w: ["gate", "-b", w.run, "--write-baseline", w.locked / "b.parquet"], "locked"),

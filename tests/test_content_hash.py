@@ -53,7 +53,7 @@ def test_hash_ignores_chunking_of_texts_longer_than_a_page():
 
 def test_manifest_records_the_scheme_and_an_older_dataset_is_named_as_such(tmp_path):
     manifest = io.write_dataset(tmp_path / "d", pa.Table.from_pylist(_episodes(5), schema=schemas.EPISODES),
-                                schemas.PROBES.empty_table(), {"family": "needle"})
+                                schemas.PROBES.empty_table(), {"family": "f"})
     assert manifest["hash_scheme"] == io.HASH_SCHEME
     io.Dataset(tmp_path / "d").verify()
     path = tmp_path / "d" / "manifest.json"
@@ -61,4 +61,23 @@ def test_manifest_records_the_scheme_and_an_older_dataset_is_named_as_such(tmp_p
     del old["hash_scheme"]
     path.write_text(json.dumps(old))
     with pytest.raises(UserError, match="older lbs"):
+        io.Dataset(tmp_path / "d").verify()
+
+
+def test_scheme_2_hashes_the_manifest_meaning_and_scheme_1_keeps_its_table_hash(tmp_path):
+    """Scheme 2 = the tables' hash continued with the manifest's meaning; the writing release is not part
+    of it. A scheme-1 manifest (the tables' hash alone, as runs and boards recorded it) still verifies."""
+    episodes = pa.Table.from_pylist(_episodes(9), schema=schemas.EPISODES)
+    probes = schemas.PROBES.empty_table()
+    manifest = io.write_dataset(tmp_path / "d", episodes, probes, {"family": "f", "params": {"n": 1}, "suite_version": "1"})
+    assert manifest["content_hash"] == io.table_hash(episodes, probes, manifest) != io.table_hash(episodes, probes)
+    for change in ({"params": {"n": 2}}, {"family": "g"}, {"variants": ["v"]}, {"generator_version": "2"}):
+        assert io.table_hash(episodes, probes, {**manifest, **change}) != manifest["content_hash"], change
+    assert io.table_hash(episodes, probes, {**manifest, "suite_version": "2"}) == manifest["content_hash"]
+    path = tmp_path / "d" / "manifest.json"
+    old = {**json.loads(path.read_text()), "hash_scheme": io.TABLES_ONLY_SCHEME, "content_hash": io.table_hash(episodes, probes)}
+    path.write_text(json.dumps(old))
+    io.Dataset(tmp_path / "d").verify()
+    path.write_text(json.dumps({**old, "content_hash": "sha256:" + "0" * 64}))
+    with pytest.raises(UserError, match="modified after generation"):
         io.Dataset(tmp_path / "d").verify()

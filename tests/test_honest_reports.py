@@ -167,7 +167,7 @@ def failing(tmp_path_factory) -> dict[str, Path]:
     out = {"data": data}
     for name, spec in (("all", "python:honest_systems:small_window"), ("half", "python:honest_systems:small_window,window=1500")):
         res = lbs("run", data, "-s", spec, "-o", root / name, "--no-cache", env=PY)
-        assert res.returncode == 0, res.stderr
+        assert res.returncode == 4, res.stderr  # partial: some probes failed (issue 21)
         out[name] = root / name
         out[f"{name}/stderr"] = res.stderr
     out["oracle"] = _run(data, "oracle", root / "oracle")

@@ -207,13 +207,16 @@ def test_bad_input(runs, board, tmp_path):
     other_run = _run(other, "oracle", tmp_path / "other-run" / "oracle2")
     with pytest.raises(UserError, match="different datasets"):
         publish([runs["needle/random"], other_run], tmp_path / "out")
-    # An interrupted run is not published.
+    # A run cut short is not published: interrupted, aborted, or partial with probes missing (--limit).
+    # (A partial run whose failed probes have their rows is: its failures are counted and marked.)
     partial = tmp_path / "partial"
     shutil.copytree(runs["needle/random"], partial)
     manifest = json.loads((partial / "run.json").read_text())
-    (partial / "run.json").write_text(json.dumps({**manifest, "status": "partial"}))
-    with pytest.raises(UserError, match="lbs run --resume"):
-        publish([partial], tmp_path / "out")
+    short = {**manifest["counts"], "predictions": manifest["counts"]["probes"] - 1}
+    for status, counts in (("interrupted", manifest["counts"]), ("aborted", short), ("partial", short)):
+        (partial / "run.json").write_text(json.dumps({**manifest, "status": status, "counts": counts}))
+        with pytest.raises(UserError, match=f"is {status} .*lbs run --resume"):
+            publish([partial], tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before + ["other-data", "other-run", "partial"])  # no stage left
     # An existing leaderboard is replaced only with overwrite, and then whole.

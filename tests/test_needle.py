@@ -126,7 +126,7 @@ def test_every_variant_conforms_to_schemas_and_round_trips(tmp_path: Path):
     manifest = io.write_dataset(tmp_path / "ds", episodes, probes, {"family": "needle"})
     ds = io.Dataset(tmp_path / "ds")
     assert ds.episodes.equals(episodes) and ds.probes.equals(probes)
-    assert manifest["content_hash"] == io.table_hash(episodes, probes)
+    assert manifest["content_hash"] == io.table_hash(episodes, probes, manifest)
     for ep, pr in rows((episodes, probes)):
         assert pr["probe_id"] == ep["episode_id"] + "/q"
         assert ep["episode_id"] == f"needle/{ep['variant']}/1024/{pr['depth']:g}/0"
@@ -500,7 +500,7 @@ def test_generation_in_pieces_writes_the_same_dataset(tmp_path, monkeypatch):
     manifest = generate_dataset("needle", tmp_path / "d", assignments=args, tokenizer="approx")
     dataset = io.Dataset(tmp_path / "d")
     dataset.verify()
-    assert manifest["content_hash"] == io.table_hash(*whole)
+    assert manifest["content_hash"] == io.table_hash(*whole, manifest)
     assert dataset.episodes.equals(whole[0]) and dataset.probes.equals(whole[1])
     assert pq.ParquetFile(tmp_path / "d" / "episodes.parquet").metadata.num_row_groups >= len(pieces)
 

@@ -154,9 +154,9 @@ def test_an_episode_that_kills_its_worker_is_retried_then_recorded_as_failed(dat
     out = tmp_path / "always"
     res = lbs("run", data, "-s", f"python:ray_crashing:make,episode={episodes[5]}", "-o", out, "--no-cache",
               "--backend", "ray", "--workers", "2", "--concurrency", "1", env=env)  # fmt: skip
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 4, res.stderr  # partial: some probes failed (issue 21)
     m = manifest(out)
-    assert m["status"] == "complete" and m["backend"]["replaced_workers"] == 3
+    assert m["status"] == "partial" and m["backend"]["replaced_workers"] == 3
     rows = pl.read_parquet(out / "predictions.parquet")
     failed = rows.filter(pl.col("error").is_not_null())
     assert set(failed["episode_id"]) == {episodes[5]} and failed.height == 8

@@ -6,6 +6,8 @@ without echoing them."""
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow as pa
@@ -101,3 +103,92 @@ def test_inline_secret_refused_and_not_echoed(needle, tmp_path, case):
     assert ("bad system spec" if name == "bare-key" else "refusing") in line
     assert LEAK not in res.stdout + res.stderr, line
     assert not (tmp_path / "run").exists()
+
+
+# Issue 21, item 8: specs in messages and records. A tiny loopback OpenAI-compatible endpoint answers at
+# any path (a key-shaped path or query must reach run.json for the scrubbing to be tested); the rest
+# are refused before any call.
+class _Endpoint(BaseHTTPRequestHandler):
+    def _send(self, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):  # noqa: N802 - the handler's API
+        self._send({"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "t"}]})
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._send({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "0"}}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+ENV_KEY = "envsecret-42-abcdefgh"  # not key-shaped: only its equality with the environment gives it away
+KEY_ENV = {"OPENAI_API_KEY": ENV_KEY, "MY_KEY": ENV_KEY, "LBS_JUDGE_KEY": ENV_KEY}
+
+# id -> (the spec, with {url} the endpoint; what the one error line says, or None: the run completes)
+ISSUE21 = {
+    "unknown-option-header": ("openai:m,base_url={url}/v1,default_headers=Authorization:" + LEAK, "unknown options default_headers"),
+    "url-query-key": ("openai:m,base_url={url}/v1?route=" + LEAK, None),
+    "url-path-key": ("openai:m,base_url={url}/" + LEAK + "/v1", None),
+    "api_key_env-is-a-key": ("openai:m,base_url={url}/v1,api_key_env=" + LEAK, "refusing option 'api_key_env'"),
+    "env-key-as-option": ("openai:m,base_url={url}/v1,default_headers=" + ENV_KEY, "holds the value of $OPENAI_API_KEY"),
+    "env-key-in-url": ("openai:m,base_url={url}/v1?q=" + ENV_KEY, "holds the value of $OPENAI_API_KEY"),
+    "env-key-of-named-variable": ("no-context:openai:m,base_url={url}/" + ENV_KEY + "/v1,api_key_env=MY_KEY",
+                                  "holds the value of $MY_KEY"),
+    "env-key-in-wrapper": ("retrieval[k=2,note=" + ENV_KEY + "]:oracle", "holds the value of $OPENAI_API_KEY"),
+}
+
+
+def _files_leak(root: Path, secrets: tuple[str, ...]) -> list[str]:
+    found = []
+    for path in (p for p in root.rglob("*") if p.is_file()):
+        text = path.read_bytes().decode("utf-8", "replace")
+        if path.suffix == ".parquet":
+            table = pq.read_table(path)
+            text += json.dumps(table.to_pylist(), default=str) + str(table.schema.metadata)
+        found += [f"{path.name}: {s}" for s in secrets if s in text]
+    return found
+
+
+# the refusals a judge spec meets too (checked as it is parsed, before the run directory is read)
+JUDGE_CASES = [case for case, (_, refusal) in ISSUE21.items() if refusal and "unknown options" not in refusal]
+
+
+@pytest.mark.parametrize("command,case", [*(("run", c) for c in ISSUE21), *(("judge", c) for c in JUDGE_CASES)])
+def test_specs_are_scrubbed_or_refused(needle, endpoint, tmp_path, case, command):
+    spec, refusal = ISSUE21[case]
+    spec = spec.format(url=endpoint)
+    out = tmp_path / "run"
+    if command == "run":
+        res = lbs("run", needle, "-s", spec, "-o", out, "--no-cache", env=KEY_ENV)
+    else:
+        res = lbs("score", out, "--judge", spec, env=KEY_ENV)
+    assert LEAK not in res.stdout + res.stderr and ENV_KEY not in res.stdout + res.stderr, res.stderr
+    if refusal is not None:
+        assert refusal in one_line_error(res)
+        assert not out.exists()
+        return
+    assert res.returncode == 0, res.stderr
+    recorded = json.loads((out / "run.json").read_text())["system"]
+    assert "***" in recorded["spec"] and "***" in recorded["base_url"], recorded  # masked, and still there
+    assert _files_leak(out, (LEAK, ENV_KEY)) == []
+    # the masked spec is the recorded one: --resume with the same spec matches it
+    again = lbs("run", needle, "-s", spec, "-o", out, "--no-cache", "--resume", env=KEY_ENV)
+    assert again.returncode == 0 and LEAK not in again.stderr, again.stderr
