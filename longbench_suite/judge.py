@@ -102,7 +102,7 @@ async def _judge(family, templates, spec, rows, todo, concurrency, use_cache, on
         )
     summary = {"identity": json.loads(identity), "judged": len(todo) - errors, "errors": errors,
                "max_tokens": JUDGE_MAX_TOKENS, "described": scrub(described),
-               **official_judge(json.loads(identity), getattr(family, "official_judge_model", None))}
+               **official_judge(json.loads(identity), family.official_judge_model)}
     return out.table(), summary
 
 
@@ -123,7 +123,7 @@ def judge_note(judge: dict | None, family_name: str) -> tuple[str | None, bool |
     official = judge.get("official_model")
     if official is None:
         try:
-            official = getattr(task_family(family_name), "official_judge_model", None)
+            official = task_family(family_name).official_judge_model
         except UserError:  # a plugin family no longer installed
             official = None
     if official is None or model is None:

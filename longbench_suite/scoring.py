@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from . import metrics, schemas
+from . import schemas
 from .registry import task_family
 
 JUDGE_METRIC = "llm_judge"
@@ -85,7 +85,7 @@ def _score_rows(predictions: pa.Table, probes: pa.Table, family, judgments: pa.T
             if verdict and verdict["label"] is not None and verdict["response_sha"] == response_sha(pred["output"]):
                 judged.append((JUDGE_METRIC, float(verdict["label"]), _judge_label(verdict)))
             if pred["retrieved_ids"] is not None:
-                values.update(_retrieval_scores(family, row, pred["retrieved_ids"]))
+                values.update(family.retrieval_scores(row, pred["retrieved_ids"]) or {})
         rows = [(m, float(v), None) for m, v in values.items()] + judged
         for metric, value, judge in rows:
             out.add(
@@ -95,12 +95,6 @@ def _score_rows(predictions: pa.Table, probes: pa.Table, family, judgments: pa.T
     return out.table()
 
 
-def _retrieval_scores(family, row: dict, retrieved: list[str]) -> dict[str, float]:
-    own = getattr(family, "retrieval_scores", None)
-    if own is not None:
-        return own(row, retrieved) or {}
-    relevant = family.evidence_ids(row)
-    return metrics.retrieval_scores(retrieved, relevant) if relevant else {}
 
 
 def _judge_label(verdict: dict) -> str:

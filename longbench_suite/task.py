@@ -205,6 +205,17 @@ class TaskFamily(abc.ABC):
         them: predictions that report retrieved ids then get recall@k and NDCG@k."""
         return None
 
+    def retrieval_scores(self, row: dict, retrieved: list[str]) -> dict[str, float] | None:
+        """Retrieval metrics of one prediction's retrieved ids; None or {} when the probe has none.
+        By default recall@k and NDCG@k against `evidence_ids`; a family with an official protocol
+        (LongMemEval: which items count, turn-level ids) overrides it."""
+        relevant = self.evidence_ids(row)
+        return metrics.retrieval_scores(retrieved, relevant) if relevant else None
+
+    # The judge model the official protocol pins (LongMemEval's metrics assert theirs); a run judged
+    # by another model is marked. None: the family has no official judge.
+    official_judge_model: ClassVar[str | None] = None
+
     def probe(self, row: dict, episode: Episode, condition: Condition) -> Probe:
         """Render one probe for a condition: only in-context puts the episode text in the prompt."""
         return Probe(
