@@ -23,6 +23,8 @@ import pytest
 
 from lbs_testutil import REPO, lbs, make_needle
 
+from longbench_suite import io
+
 PACKAGES = ("longbench_suite", "tasks", "adapters", "runners", "data_builders")
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "cloudpickle", "dill", "marshal", "shelve", "joblib"}
 
@@ -140,6 +142,13 @@ def test_crafted_data_runs_no_code(trap):
         assert "Traceback" not in res.stderr and res.returncode == expected_rc, (args, res.stderr)
         assert not marker.exists(), f"lbs {' '.join(map(str, args))} ran code from its input"
 
+    # The content hash covers the manifest's meaning: the crafted keys alone make the dataset refused...
+    check(2, "run", data, "-s", "oracle", "-o", root / "refused", "--no-cache")
+    # ...so stamp the hash again, as an attacker could, and every command must still run no code.
+    manifest = json.loads((data / "manifest.json").read_text())
+    ds = io.Dataset(data)
+    manifest["content_hash"] = io.table_hash(ds.episodes, ds.probes, manifest)
+    (data / "manifest.json").write_text(json.dumps(manifest))
     check(0, "run", data, "-s", "oracle", "-o", root / "run", "--no-cache")
     run = root / "run"
     for name in ("predictions.parquet", "scores.parquet", "aggregates.parquet"):
