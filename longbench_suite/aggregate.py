@@ -51,7 +51,7 @@ GROUPING_SETS: list[tuple[str, ...]] = [
 ]
 TASK_AVERAGED = "task-averaged"
 _BASE = ("system", "condition", "family", "metric", "primary")
-_OPTIONAL = ("variant", "ability", "length", "depth", "bin")
+GROUPING_COLUMNS = ("variant", "ability", "length", "depth", "bin")
 
 
 def aggregate(scores: pa.Table, probes: pa.Table, predictions: pa.Table | None = None) -> pa.Table:
@@ -70,7 +70,7 @@ def aggregate(scores: pa.Table, probes: pa.Table, predictions: pa.Table | None =
     # Each probe's value is counted once per finest cell (all grouping columns), value by value; the
     # grouping sets then sum these counts. A group's sample is its distinct values and their counts
     # (0/1 scores: two of each), which is all n, the mean, the variance and the intervals need.
-    cells = frame.group_by([*_BASE, *_OPTIONAL, "value", "failed"]).agg(pl.len().alias("count"), pl.col("chance").sum())
+    cells = frame.group_by([*_BASE, *GROUPING_COLUMNS, "value", "failed"]).agg(pl.len().alias("count"), pl.col("chance").sum())
     parts = []
     for gset in GROUPING_SETS:
         keys = list(_BASE) + list(gset)
@@ -87,11 +87,11 @@ def aggregate(scores: pa.Table, probes: pa.Table, predictions: pa.Table | None =
             .group_by(keys).agg(pl.col("value").alias("distinct"), pl.col("count").alias("counts"))
         )
         grouped = tally.join(grouped, on=keys, how="left", nulls_equal=True)
-        missing = [c for c in _OPTIONAL if c not in gset]
+        missing = [c for c in GROUPING_COLUMNS if c not in gset]
         parts.append(grouped.with_columns([pl.lit(None, dtype=info.schema[c]).alias(c) for c in missing]))
     if not parts or frame.is_empty():
         return schemas.empty(schemas.AGGREGATES)
-    out = pl.concat([p.select(*_BASE, *_OPTIONAL, "distinct", "counts", "n_errors", "chance") for p in parts])
+    out = pl.concat([p.select(*_BASE, *GROUPING_COLUMNS, "distinct", "counts", "n_errors", "chance") for p in parts])
     stats = [_sample_stats(np.asarray(d or [], dtype=float), np.asarray(c or [], dtype=np.int64))
              for d, c in zip(out.get_column("distinct").to_list(), out.get_column("counts").to_list())]
     out = out.drop("distinct", "counts").with_columns(
@@ -135,7 +135,7 @@ def _task_averaged(out: pl.DataFrame) -> pl.DataFrame:
     ability means; 95% CI by the normal approximation of a mean of independent means (se^2 = sum
     var_i/n_i / k^2); chance the mean of the abilities' chances (a uniform guess's task-averaged score);
     n_errors the failed probes of every ability."""
-    others = [c for c in _OPTIONAL if c not in ("ability", "variant")]
+    others = [c for c in GROUPING_COLUMNS if c not in ("ability", "variant")]
     per_ability = out.filter(pl.col("ability").is_not_null() & pl.all_horizontal([pl.col(c).is_null() for c in others]))
     rows = []
     for keys, every in per_ability.group_by([*_BASE, "variant"], maintain_order=True):
@@ -169,20 +169,20 @@ def _corpus_values(out: pl.DataFrame, corpus: pl.DataFrame) -> pl.DataFrame:
         return out
     index = {name: (metric, i) for metric, (stats, _, _) in metrics.CORPUS_METRICS.items() for i, name in enumerate(stats)}
     per_probe: dict[tuple, tuple[dict, np.ndarray]] = {}
-    for r in corpus.select("system", "condition", "family", "probe_id", "metric", "probe_metric", "value", *_OPTIONAL).iter_rows(named=True):
+    for r in corpus.select("system", "condition", "family", "probe_id", "metric", "probe_metric", "value", *GROUPING_COLUMNS).iter_rows(named=True):
         metric, i = index[r["metric"]]
         key = (r["system"], r["condition"], r["family"], metric, r["probe_metric"] == metric, r["probe_id"])
-        entry = per_probe.setdefault(key, ({c: r[c] for c in _OPTIONAL}, np.zeros(len(metrics.CORPUS_METRICS[metric][0]))))
+        entry = per_probe.setdefault(key, ({c: r[c] for c in GROUPING_COLUMNS}, np.zeros(len(metrics.CORPUS_METRICS[metric][0]))))
         entry[1][i] = r["value"]
     groups: dict[tuple, list[np.ndarray]] = {}
     for key, (values, stats) in per_probe.items():
         for gset in GROUPING_SETS:
             if all(values[c] is not None for c in gset):
-                cell = key[:5] + tuple(values[c] if c in gset else None for c in _OPTIONAL)
+                cell = key[:5] + tuple(values[c] if c in gset else None for c in GROUPING_COLUMNS)
                 groups.setdefault(cell, []).append(stats)
     rows = out.to_dicts()
     for row in rows:
-        found = groups.get(tuple(row[c] for c in (*_BASE, *_OPTIONAL)))
+        found = groups.get(tuple(row[c] for c in (*_BASE, *GROUPING_COLUMNS)))
         if found is not None and row["metric"] in metrics.CORPUS_METRICS and row["n"]:
             _, value_of, many = metrics.CORPUS_METRICS[row["metric"]]
             matrix = np.vstack(found)

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import io, schemas
-from .aggregate import TASK_AVERAGED
+from .aggregate import GROUPING_COLUMNS, TASK_AVERAGED
 from .heatmap import fmt_len
 
 
@@ -145,8 +145,7 @@ def _family_table(agg: pl.DataFrame, family: str | None, console: Console) -> No
             escape(row["variant"] or "(all)"),
             *((escape(row["metric"]),) if by_metric else ()),
             *[_pct(by_len[l]) if l in by_len else "" for l in lengths],
-            "no answer" if row["mean"] is None else
-            f"{row['mean'] * 100:.1f} [{row['ci_low'] * 100:.1f}, {row['ci_high'] * 100:.1f}]",
+            _score_ci(row, "no answer"),
             str(row["n"]),
             (f"{row['n_errors']}" + (" !" if share > MAX_ERROR_SHARE else "")) if row["n_errors"] is not None else "?",
         )
@@ -202,6 +201,17 @@ def _ability_table(agg: pl.DataFrame, family: str | None, console: Console) -> N
     console.print(table)
 
 
+# The aggregate rows over everything (every grouping column null).
+_OVERALL = pl.all_horizontal([pl.col(c).is_null() for c in GROUPING_COLUMNS])
+
+
+def _score_ci(row: dict, missing: str) -> str:
+    """A row's mean and 95% CI, x100; `missing` when no probe was answered."""
+    if row["mean"] is None:
+        return missing
+    return f"{row['mean'] * 100:.1f} [{row['ci_low'] * 100:.1f}, {row['ci_high'] * 100:.1f}]"
+
+
 def print_checks(runs: list[Path], agg: pl.DataFrame, console: Console) -> None:
     """What the scores alone hide: a warning per run with failed probes (and the most common error), SORT's
     position bias, and an LLM judge's scores beside the deterministic ones with their agreement."""
@@ -250,12 +260,11 @@ def _judge_table(rows: list, console: Console) -> None:
     table = Table(title="Judged runs: the LLM judge's verdict (llm_judge) beside the deterministic scorer")
     for col in ("system", "condition", "metric", "score", "n", "agreement"):
         table.add_column(col, justify="left" if col in ("system", "condition", "metric") else "right")
-    marginal = pl.all_horizontal([pl.col(c).is_null() for c in ("variant", "ability", "length", "depth", "bin")])
     for label, condition, agreement, mine in rows:
         for metric in (agreement.metric, JUDGE_METRIC):
-            row = mine.filter(marginal & (pl.col("metric") == metric))
+            row = mine.filter(_OVERALL & (pl.col("metric") == metric))
             r = row.row(0, named=True) if row.height else None
-            score = "—" if r is None or r["mean"] is None else f"{r['mean'] * 100:.1f} [{r['ci_low'] * 100:.1f}, {r['ci_high'] * 100:.1f}]"
+            score = "—" if r is None else _score_ci(r, "—")
             agree = "" if metric == JUDGE_METRIC else (
                 "—" if agreement.agree is None else f"{agreement.agree * 100:.0f}% of {agreement.n}")
             table.add_row(escape(label), escape(condition), metric, score, str(r["n"]) if r else "", agree)
@@ -273,10 +282,10 @@ def run_summary(run: Path) -> list[str]:
     from .scoring import JUDGE_METRIC
 
     headline = pl.col("primary") | (pl.col("metric") == JUDGE_METRIC)  # a judge's verdict beside the deterministic score
-    marginal = headline & pl.all_horizontal([pl.col(c).is_null() for c in ("variant", "ability", "length", "depth", "bin")])
+    marginal = headline & _OVERALL
     lines = []
     for r in agg.filter(marginal).sort("metric").iter_rows(named=True):
-        score = "no answer" if r["mean"] is None else f"{r['mean'] * 100:.1f} [{r['ci_low'] * 100:.1f}, {r['ci_high'] * 100:.1f}]"
+        score = _score_ci(r, "no answer")
         chance = f", chance {r['chance'] * 100:.1f}" if r["chance"] else ""
         lines.append(f"score: {r['family']} {r['metric']} {score} (x100, 95% CI) n={r['n']} answered, "
                      f"{r['n_errors'] or 0} failed{chance}")
