@@ -118,9 +118,29 @@ class MemorySystem(abc.ABC):
         """What the system costs in memory, where it knows (recorded in run.json after the run).
         Keys by convention: `parameters` (count), `context_length` (tokens), `kv_bytes_per_token`
         (attention KV cache), `state_bytes` (recurrent/SSM state per sequence), `index_items` and
-        `index_bytes` (retrieval memory, per episode: mean and max). Prompt and completion tokens
-        are in the predictions table. Unknown -> leave the key out."""
+        `index_bytes` (retrieval memory, per episode: mean and max). The costs of a memory, per
+        episode (PerEpisode.summary()): `memory_bytes` and `memory_items` (what it keeps after
+        ingest: adapter weights, cache, summary text, facts, graph nodes), `ingest_tokens` (tokens it
+        read, wrote or trained on to remember). The runner times ingest itself (run.json `costs`);
+        answer tokens and latency are in the predictions table. Unknown -> leave the key out."""
         return {}
 
     async def aclose(self) -> None:
         """Release clients, servers, memory."""
+
+
+class PerEpisode:
+    """One cost figure of a memory, one value per ingested episode (bytes kept, items stored, tokens
+    spent at ingest), as footprint() reports it: {"mean", "max", "episodes"}."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def add(self, value: float) -> None:
+        self.values.append(float(value))
+
+    def summary(self) -> dict[str, float] | None:
+        if not self.values:
+            return None
+        mean = sum(self.values) / len(self.values)
+        return {"mean": round(mean, 2), "max": max(self.values), "episodes": len(self.values)}

@@ -23,7 +23,8 @@ from .errors import UserError
 
 # Kinds that wrap another system: no-context (the floor), con (Chain-of-Note reading,
 # adapters/chain_of_note.py), retrieval (index -> retrieve -> read, adapters/retrieval.py).
-WRAPPERS = {"no-context", "con", "retrieval"}
+# Kinds that read through (or are built on) another system: KIND:INNER or KIND[options]:INNER.
+WRAPPERS = {"no-context", "con", "retrieval", "finetune", "kv", "summary", "facts", "graph", "mem0"}
 _SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "auth", "authorization", "credential", "credentials"}
 _KIND = re.compile(r"^[a-z][a-z0-9_.-]*$")
 
