@@ -23,6 +23,8 @@ column names (scores are fractions, not x100):
     sort/a_share, sort/gold_a_share, sort/swap_pairs, sort/swap_consistency   SORT position bias (boards with SORT)
     usage/prompt_tokens, usage/completion_tokens, usage/tokens_per_probe
     latency/mean_s, latency/p50_s, latency/p95_s   answered probes that were not cache hits
+    cost/ingest_s, cost/ingest_tokens, cost/memory_bytes, cost/memory_items   per episode, from run.json
+                                           `costs` (longbench_suite/costs.py): mean over the row's episodes
     footprint/<key>                        FOOTPRINT_KEYS as the systems report them (per-episode maxima;
                                            a wrapper's reader counts when the wrapper has none); max over runs
     runs, run_ids, specs, datasets, suite_versions, started_at, finished_at, normalization
@@ -386,11 +388,26 @@ def _meta(runs: list[RunData], normalization: str) -> pl.DataFrame:
         for key in FOOTPRINT_KEYS:
             values = [v for r in mine if (v := _footprint_value(r.manifest.get("footprint"), key)) is not None]
             record[f"footprint/{key}"] = max(values) if values else None
+        record.update(_cost_record(mine))
         record.update(_provenance(mine), normalization=normalization)
         record.update(_bias_record(next((r.bias for r in mine if r.bias is not None), None)))
         records.append(record)
     schema = META_SCHEMA if any(r.family == "sort" for r in runs) else {k: v for k, v in META_SCHEMA.items() if k not in BIAS_SCHEMA}
     return pl.DataFrame([{k: rec[k] for k in schema} for rec in records], schema=schema)
+
+
+COST_KEYS = ("ingest_s", "ingest_tokens", "memory_bytes", "memory_items")
+
+
+def _cost_record(runs: list[RunData]) -> dict[str, float | None]:
+    """cost/<key>: the per-episode mean of run.json `costs`, over the row's runs weighted by episodes."""
+    out = {}
+    for key in COST_KEYS:
+        pairs = [(c[key]["mean"], c.get("episodes") or 1) for r in runs
+                 if isinstance(c := r.manifest.get("costs"), dict) and isinstance(c.get(key), dict)]
+        weight = sum(w for _, w in pairs)
+        out[f"cost/{key}"] = sum(m * w for m, w in pairs) / weight if pairs else None
+    return out
 
 
 BIAS_SCHEMA: dict[str, pl.DataType] = {
@@ -413,6 +430,7 @@ META_SCHEMA: dict[str, pl.DataType] = {
     "usage/prompt_tokens": pl.Int64, "usage/completion_tokens": pl.Int64, "usage/tokens_per_probe": pl.Float64,
     "latency/mean_s": pl.Float64, "latency/p50_s": pl.Float64, "latency/p95_s": pl.Float64,
     **{f"footprint/{k}": pl.Int64 for k in FOOTPRINT_KEYS},
+    **{f"cost/{k}": pl.Float64 for k in COST_KEYS},
     "runs": pl.List(pl.String), "run_ids": pl.List(pl.String), "specs": pl.List(pl.String), "datasets": pl.List(pl.String),
     "suite_versions": pl.List(pl.String), "started_at": pl.String, "finished_at": pl.String, "normalization": pl.String,
     "judge": pl.String, "judge_official": pl.Boolean,  # LLM-judged runs: the judge's model; False: not the official one

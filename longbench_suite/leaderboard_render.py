@@ -77,6 +77,11 @@ def columns(table: pl.DataFrame) -> list[Column]:
         Column("usage/tokens_per_probe", "Tokens/probe", "int", help="Prompt + completion tokens per probe"),
         Column("latency/p50_s", "Latency p50 (s)", "seconds", help="Answered probes that were not cache hits"),
         Column("latency/p95_s", "Latency p95 (s)", "seconds"),
+        Column("cost/ingest_s", "Ingest s/episode", "seconds", help="Seconds to reset and ingest one episode (timed by the runner)"),
+        Column("cost/ingest_tokens", "Ingest tokens/episode", "compact",
+               help="Tokens a memory read, wrote or trained on to remember one episode"),
+        Column("cost/memory_bytes", "Memory bytes/episode", "compact", help="What the memory keeps per episode"),
+        Column("cost/memory_items", "Memory items/episode", "compact", help="Facts, nodes, chunks... kept per episode"),
         Column("footprint/parameters", "Parameters", "compact"),
         Column("footprint/context_length", "Context", "int", help="Context length the system served (tokens)"),
         Column("footprint/kv_bytes_per_token", "KV bytes/token", "compact"),
@@ -85,7 +90,7 @@ def columns(table: pl.DataFrame) -> list[Column]:
         Column("footprint/index_bytes", "Index bytes", "compact"),
     ]
     # Footprint (and SORT bias) columns nobody reported would be a wall of dashes.
-    return [c for c in out if not c.key.startswith(("footprint/", "sort/a_share", "sort/swap", "judge"))
+    return [c for c in out if not c.key.startswith(("footprint/", "cost/", "sort/a_share", "sort/swap", "judge"))
             or (c.key in table.columns and table.get_column(c.key).null_count() < table.height)]
 
 

@@ -79,6 +79,7 @@ class EpisodeRunner:
         breaker trips (RunAborted, raised after the record that tripped it is yielded)."""
         system = self.system
         episode = self.family.episode(episode_row)
+        started = time.monotonic()
         try:
             if not system.concurrent_episodes:
                 await system.reset()
@@ -87,14 +88,15 @@ class EpisodeRunner:
         except Exception as e:  # noqa: BLE001 - the episode's probes are recorded as failed
             error = "ingest failed: " + error_line(e)
             self.breaker.observe("ingest: " + failure_kind(e), error)  # one failure, however many probes
-            for row in rows:
-                yield record(row, Answer(text=""), error)
+            for i, row in enumerate(rows):
+                yield with_ingest(record(row, Answer(text=""), error), started, first=i == 0)
             self.breaker.check()
             return
+        ingested = time.monotonic()
         tasks = [asyncio.ensure_future(self._answer(row, episode)) for row in rows]
         try:
-            for finished in asyncio.as_completed(tasks):
-                yield await finished
+            for i, finished in enumerate(asyncio.as_completed(tasks)):
+                yield with_ingest(await finished, started, ingested, first=i == 0)
                 self.breaker.check()  # after the record that tripped it is journalled
         finally:  # the consumer stopped early (cancelled, the breaker, or its actor is going away)
             for t in tasks:
@@ -152,6 +154,14 @@ def record(row: dict, answer: Answer, error: str | None) -> dict:
         "cache_hit": bool(answer.cache_hit),
         "error": error,
     }
+
+
+def with_ingest(rec: dict, started: float, ended: float | None = None, first: bool = True) -> dict:
+    """The episode's first record carries how long its reset + ingest took (`ingest_s`, a journal
+    field that the predictions table leaves out; run.json `costs` sums it, runners/local.py)."""
+    if first:
+        rec["ingest_s"] = round((ended or time.monotonic()) - started, 6)
+    return rec
 
 
 def stamp(run_id: str, label: str, condition: Condition, rec: dict) -> dict:

@@ -30,6 +30,7 @@ from rich.console import Console
 
 from longbench_suite import io, provenance, schemas
 from longbench_suite.aggregate import aggregate
+from longbench_suite.costs import run_costs
 from longbench_suite.errors import RunAborted, UserError, one_line
 from longbench_suite.lock import clear, only_lock, run_lock
 from longbench_suite.protocol import Condition, MemorySystem
@@ -471,13 +472,14 @@ def finalize(out: Path, dataset: io.Dataset, manifest: dict, aborted: str | None
     records = Journal(out / JOURNAL).read()
     known = set(dataset.probes.column("probe_id").to_pylist())
     rows = [r for pid, r in records.items() if pid in known]
-    predictions = pa.Table.from_pylist(rows, schema=schemas.PREDICTIONS)
+    predictions = pa.Table.from_pylist(rows, schema=schemas.PREDICTIONS)  # leaves the journal-only ingest_s out
     write_tables(out, predictions, dataset)
     manifest["samples"] = _sample_log(out, dataset, manifest, {r["probe_id"] for r in rows})
     manifest["counts"] = _counts(rows, known)
     manifest["usage"] = {  # what the run cost in tokens (cache hits included: they were paid once)
         name: pc.sum(predictions.column(name)).as_py() or 0 for name in ("prompt_tokens", "completion_tokens")
     }
+    manifest["costs"] = run_costs(rows, predictions, manifest.get("footprint"))
     complete = len(rows) == len(known) and not manifest["counts"]["errors"]
     manifest["status"] = "aborted" if aborted else "complete" if complete else "partial"
     if aborted:
