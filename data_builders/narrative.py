@@ -18,376 +18,72 @@ them exactly. Everything is drawn from `random.Random(derive_seed("narrative", s
 story does not depend on `n_words`: a shorter text is a prefix of a longer one. `episodes(seed)`
 yields the same story paragraph by paragraph, with the day each happens on and the characters it
 introduces (for tests, and for builders that want the chronology itself).
+
+The words are data: the word banks, sentence templates, event labels and time markers live in
+content/narrative.toml (str.format templates with named slots; the file lists them). This module
+keeps the world state, the draws and the rules that pick and fill a template.
 """
 
 from __future__ import annotations
 
 import random
+import tomllib
 from dataclasses import dataclass, field
-from typing import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any, Iterator
 
 from data_builders.haystack import derive_seed
 
-# --- names and things ----------------------------------------------------------------------------
+# --- the content ---------------------------------------------------------------------------------
 
-_NAME_A = ("Ma", "Te", "Ro", "Li", "Ca", "Be", "Ne", "Jo", "Ha", "Sa", "Wi", "E", "O", "Ta", "Fe", "Ga", "Ri",
-           "Da", "Mi", "Lo", "Pe", "Ve", "Ka", "Si", "No", "Bri", "Tho", "Al", "I", "Ye", "Cor", "Hes")
-_NAME_B = ("ra", "lin", "den", "ric", "na", "wen", "sa", "mon", "tha", "ro", "la", "vin", "del", "ria", "bel",
-           "dan", "nor", "mira", "lis", "ven", "mar", "rin", "sel", "dra", "lo", "nie", "tor", "mund")
-_FAMILY_A = ("Ash", "Thorn", "Wick", "Hollo", "Brand", "Mer", "Cal", "Fen", "Hart", "Oak", "Stan", "Bram",
-             "Cor", "Dun", "Gar", "Pell", "Quill", "Rook", "Tarn", "Vell", "Whit", "Ember")
-_FAMILY_B = ("ley", "wood", "ford", "by", "wick", "ton", "more", "bury", "well", "den", "ham", "stone",
-             "field", "low", "ridge", "mere")
-_PLACE_A = ("Ash", "Mill", "Stone", "Crow", "Elder", "Wren", "Marsh", "Red", "Gal", "Hollin", "Lark", "Thistle",
-            "Fern", "Kestrel", "Willow", "Amber", "Cinder", "Dove", "Harrow", "Iron", "Moss", "Pike", "Salt",
-            "Tansy", "Umber", "Wold", "Yarrow", "Heron", "Bleak", "Fox")
-_PLACE_B = ("grove", "brook", "haven", "moor", "field", "mere", "holt", "stead", "combe", "dale", "bridge",
-            "cross", "hythe", "thorpe", "well", "stow", "fell", "gate")
-_RIVER_B = ("ven", "well", "lune", "rith", "dle", "mar", "sk", "nt")
-_PLACE_KINDS = ("village", "market town", "fishing village", "mill town", "hamlet", "river port", "hill town",
-                "farming village")
-_LANDMARKS = ("the mill", "the old bridge", "the market square", "the chapel", "the harbour wall", "the inn",
-              "the forge", "the orchard", "the ferry landing", "the granary", "the well", "the watchtower",
-              "the tannery", "the schoolhouse", "the lighthouse", "the bakery", "the boathouse", "the weir",
-              "the toll gate", "the sawmill", "the cider press", "the library", "the dye works",
-              "the sheep fold", "the bell tower", "the ropewalk", "the salt pans", "the lime kiln", "the quay",
-              "the almshouse", "the stone cross", "the tithe barn", "the horse fair field", "the counting house",
-              "the fish market", "the old fort", "the pump house", "the walled garden")
-# (job, workplace, products, verb for making them)
-_JOBS = (("baker", "oven", "loaves", "baked"), ("weaver", "loom", "bolts of cloth", "wove"),
-         ("blacksmith", "anvil", "horseshoes", "forged"), ("miller", "millstones", "sacks of flour", "ground"),
-         ("fisher", "nets", "baskets of herring", "landed"), ("carpenter", "bench", "chairs", "built"),
-         ("potter", "wheel", "jars", "threw"), ("tailor", "cutting table", "coats", "sewed"),
-         ("apothecary", "shelves", "bottles of tincture", "mixed"), ("cooper", "yard", "barrels", "hooped"),
-         ("candlemaker", "vats", "candles", "dipped"), ("bookbinder", "press", "books", "bound"),
-         ("clockmaker", "workbench", "clocks", "mended"), ("shepherd", "pens", "fleeces", "sheared"),
-         ("beekeeper", "hives", "jars of honey", "filled"), ("glassblower", "furnace", "bottles", "blew"),
-         ("rope maker", "ropewalk", "coils of rope", "twisted"), ("brewer", "coppers", "casks of ale", "brewed"))
-_TRAITS = ("patient", "stubborn", "cheerful", "quiet", "quick to anger", "generous", "careful", "restless",
-           "proud", "kind", "suspicious", "curious", "shy", "talkative", "honest", "forgetful", "brave",
-           "thrifty", "gloomy", "clever", "vain", "cautious", "gentle", "sharp-tongued", "dreamy", "hard-working",
-           "secretive", "loyal", "superstitious", "good-humoured")
-_ITEM_ADJ = ("brass", "silver", "copper", "iron", "wooden", "carved", "painted", "cracked", "green", "blue", "red",
-             "leather", "bone", "tin", "old", "heavy", "little", "gilded", "worn", "black", "pewter", "enamel",
-             "walnut", "battered", "tarnished", "polished", "chipped", "dented", "engraved", "rusty", "amber",
-             "yellow", "ivory", "oak")
-_ITEM_NOUNS = ("lantern", "compass", "key", "ledger", "knife", "ring", "map", "locket", "flute", "box", "bell",
-               "spyglass", "whistle", "hourglass", "comb", "brooch", "cup", "pipe", "mirror", "seal", "chess set",
-               "music box", "prayer book", "sextant", "inkwell", "pocket watch", "thimble", "snuffbox", "kettle",
-               "candlestick", "fiddle", "drum", "almanac", "chart", "quill case", "teapot", "pendant", "medal",
-               "lockbox", "purse", "bracelet", "necklace", "hand mirror", "tinderbox", "jewel case", "tobacco tin",
-               "horn", "penknife", "magnifying glass")
-_SEASONS = ("spring", "summer", "autumn", "winter")
-_WEATHER = {  # phrases that read after "after", "through" or "like"
-    "spring": ("a night of soft rain", "a cold wind from the hills", "the first warm sunshine", "a thin white mist",
-               "a late frost", "a week of showers", "a bright and windy morning", "a hailstorm at noon",
-               "a mild grey drizzle", "a blustery afternoon"),
-    "summer": ("a heavy heat", "a sudden thunderstorm", "a hot dry wind", "a long dry spell", "swarms of midges",
-               "a warm steady drizzle", "a sultry night", "a blazing afternoon", "a sea mist that burned off by noon",
-               "a week without a cloud"),
-    "autumn": ("thick fog along the river", "a gale from the sea", "a sharp frost", "a grey drizzle",
-               "a week of storms", "a spell of low golden light", "heavy autumn rain", "a damp cold wind",
-               "a night of howling wind", "a mild and misty morning"),
-    "winter": ("deep snow", "a hard white frost", "a bitter east wind", "freezing fog", "a night of sleet",
-               "a heavy snowfall", "a long cold spell", "black ice on every road", "a thaw and then a freeze",
-               "a blizzard from the north"),
-}
-_NATURE = {  # a sight of the season, for "{x} noticed ..."
-    "spring": ("primroses along the hedges", "lambs in the lower fields", "the first swallows over the water",
-               "blossom on the pear trees", "a cuckoo calling from the woods", "frogspawn in the ditches",
-               "new leaves on the willows", "violets under the churchyard wall"),
-    "summer": ("poppies in the barley", "swifts screaming over the roofs", "dragonflies above the mill pond",
-               "wild roses in the hedges", "bees in the lime trees", "the meadows full of clover",
-               "the river low and clear", "foxgloves by the roadside"),
-    "autumn": ("blackberries in the hedges", "geese flying south in long lines", "mushrooms in the wet grass",
-               "the beech woods turning copper", "rooks gathering in the elms", "apples rotting in the grass",
-               "smoke rising from bonfires of leaves", "spiders' webs white with dew"),
-    "winter": ("robins on the frozen fence posts", "icicles hanging from the eaves", "holly berries by the gate",
-               "the tracks of a hare in the snow", "crows on the bare fields", "the mill wheel frozen still",
-               "snow drifted against the doors", "the ponds grey with ice"),
-}
-_ANIMALS = (("dog", "barking"), ("owl", "calling"), ("goat", "bleating"), ("crow", "cawing"), ("donkey", "braying"),
-            ("cockerel", "crowing"), ("gull", "crying"), ("fox", "screaming"), ("horse", "neighing"), ("cow", "lowing"))
-_FOODS = ("a bowl of barley soup", "bread and cheese", "a plate of fried herring", "an apple pie", "mutton stew",
-          "a pot of beans", "roasted chestnuts", "oatcakes with honey", "a pigeon pie", "cold ham and pickles",
-          "eel pie", "a dish of stewed plums", "buttered turnips", "a rabbit pie", "leek and potato broth",
-          "smoked mackerel", "a wedge of seed cake", "pease pudding", "hot spiced cider", "porridge with cream")
-_CONTAINERS = ("coat pocket", "satchel", "sea chest", "apron pocket", "travelling bag", "bedside drawer", "tin box",
-               "waistcoat pocket", "oak chest", "knapsack", "writing box")
-_HIDING = ("under a loose floorboard", "wrapped in an old shawl", "in the mud beside the path",
-           "behind a row of barrels", "at the bottom of a flour sack", "in a bird's nest", "beneath a pile of sacks",
-           "inside a hollow post")
-_GOODS = ("salt", "wool", "lamp oil", "flour", "timber", "candles", "rope", "cider", "honey", "iron nails", "peat",
-          "barley", "tallow", "linen", "oats", "hides", "slate", "tar", "dried fish", "turnips", "hops", "coal",
-          "beeswax", "hemp")
-_TRADERS = ("pedlar", "widow", "sailor", "tinker", "farmer's boy", "stallholder", "travelling merchant",
-            "old soldier", "fishwife", "ragman", "horse dealer", "retired schoolmaster", "ship's cook", "knife grinder")
-_SLEEP = ("in a hay barn", "under an upturned boat", "at a roadside inn", "in a shepherd's hut", "beside a hedge",
-          "in the loft of a friendly farm", "at a ferryman's cottage", "in a ruined chapel")
-_ROUTES = ("the high road", "the river path", "the old drove road", "the coast road", "the track through the forest",
-           "the toll road", "the path over the hills", "the causeway")
-_DIRECTIONS = ("north", "south", "east", "west")
-_TOPICS = ("harvest", "fair", "tides", "roads", "accounts", "weddings", "rents", "prices", "quarrels", "taxes",
-           "floods", "markets", "funerals", "elections")
-_BOOKS = ("an old almanac", "a book of sea stories", "the parish records", "a history of {far}", "a book of riddles",
-          "a herbal with coloured plates", "a collection of sermons", "a traveller's account of {far}")
-_BUILDS = ("boathouse", "hen house", "garden wall", "footbridge", "bread oven", "dovecote", "woodshed", "pigsty",
-           "market stall", "rowing boat")
-_FEELINGS = ("uneasy", "hopeful", "homesick", "angry", "lonely", "content", "restless", "afraid", "grateful",
-             "guilty", "tired", "proud")
-_CHORES = ("mended a broken fence", "patched the roof", "chopped a pile of firewood", "scrubbed the floors",
-           "sharpened every knife in the house", "mended {x_his} boots", "cleaned out the chimney",
-           "dug over the vegetable patch", "whitewashed the back wall", "oiled the hinges of the door",
-           "counted the money in the strongbox", "sorted a drawer of old letters")
-_TITLE_NOUNS = ("Lanterns", "Bells", "Orchards", "Winters", "Keys", "Letters", "Harvests", "Bridges", "Ravens",
-                "Lamps", "Roads", "Mills", "Tides", "Fires", "Clocks", "Gardens")
-_TITLES = ("The {noun} of {place}", "A Year in {place}", "The {item}", "{first} of {place}", "The {job} of {place}",
-           "Letters from {place}", "The Road to {place}", "Winter at {place}", "The {noun} of {river}")
+CONTENT = Path(__file__).parent / "content" / "narrative.toml"
 
-# --- sentence templates ----------------------------------------------------------------------------
-# Slots: {x} the character in focus (x_he, x_his, x_him; x_full), {y} a second one, {z} a third;
-# {place} where x is, {lm} a landmark there, {far} another place; {when} the paragraph's time marker;
-# {past} an earlier event, {since} "<n> days since <earlier event>"; {n} a fresh number (two to forty).
 
-_T: dict[str, tuple[str, ...]] = dict(
-    intro=("{x_full} was the {job} of {home}, {a_trait} {woman} who had lived there all {x_his} life.",
-           "{x_full} had been the {job} in {home} for {n} years and was known there as {trait}.",
-           "Everyone in {home} knew {x_full}, the {trait} {job} who kept {item} in {a_box}.",
-           "{x_full}, the {job} of {home}, was {trait}, and {x_he} had never travelled farther than {far}.",
-           "{x_full} worked as {a_job} in {home}, and people there called {x_him} {trait} behind {x_his} back.",
-           "{x_full} had come to {home} as a child and stayed to become its {job}, {trait} as ever."),
-    colour=("{x} noticed that {y} had not been seen in {place} for {n} days.",
-            "Somewhere near {lm} {animal} was {noise}, and {x} stopped to listen for {m} minutes.",
-            "The people of {place} were still talking about {past}, {n} of them at {lm} alone.",
-            "It was the {dayth} day of the {season}, and {x} could hear {river} from {lm}.",
-            "{x} ate {food} at {lm} in {place} and paid {n} copper coins for it.",
-            "Nobody in {place} could say what {y} had been doing near {lm} on the {dayth} day of the {season}.",
-            "Who had been walking by {lm} in {place} so late after {past}, and why?",
-            "How much {place} had changed since {past}!",
-            "It had been {since}, and {x} still thought about it.",
-            "That {season}, {n} new families came to live in {place}, and {x} knew none of them.",
-            "The price of {goods} in {place} had risen to {n} pennies, and {x} complained about it to {y}.",
-            "{x} remembered that {y} still owed {x_him} {n} silver pennies from before {past}.",
-            "From {lm} in {place}, {x} watched {n} boats go down {river} toward {far}.",
-            "Would {y} ever come back to {yhome} after {past}, {x} wondered?",
-            "{x} had slept badly for {n} nights, thinking of {past}.",
-            "The bell at {lm} rang {n} times, and {x} counted every stroke.",
-            "Since {past}, {x} had walked past {lm} in {place} {n} times without stopping.",
-            "In {place} they said that {y} had grown {trait} since {past}.",
-            "{x} lit a lamp at {lm} and wrote {n} lines in a notebook about {past}.",
-            "{n} carts of {goods} had passed through {place} since {past}, and {x} had counted them all.",
-            "Even {y} admitted that {place} had known nothing like {weather} since {past}.",
-            "On the way past {lm}, {x} noticed {nature}.",
-            "There were {nature} near {place} that {season}, and {x} stopped to look for {m} minutes.",
-            "{x} felt {feeling} that evening, though {x_he} could not have said why.",
-            "Since {past}, {x} had felt {feeling} whenever {x_he} passed {lm}.",
-            "In the morning {x} {chore}, and in the afternoon {x_he} went to see {y}.",
-            "Before supper {x} {chore} while {y} talked about {past}.",
-            "{y} sent {x} {food} and a note of {n} words, all of them about {past}.",
-            "Rumour in {place} said that {y} had paid {n} pennies for a horse, which nobody believed.",
-            "{Trader} passed through {place} selling {goods}, and {x} bought {m} pounds of it.",
-            "The inn at {place} was full of travellers from {far}, {n} of them by {x}'s count.",
-            "{x} wondered what {y} was doing in {yat} and whether {yhe} ever thought of {place}.",
-            "That night {x} dreamed about {past}, and woke before dawn."),
-    colour_item=("{x} still kept {item} in {x_his} {box} and took it out {n} times that day.",
-                 "{x} had carried {item} for {held}, ever since getting it {origin}.",
-                 "{x} showed {item} to {y}, who offered {n} pennies for it and was refused."),
-    first=("on the {dayth} day of the {season} in the first year", "early in the {season} of the first year",
-           "in the {season} of the first year, after {weather}"),
-    travel_start=("{when}, {x} set out from {place} on {route} to {dst}, carrying {item}.",
-                  "{when}, {x} left {place} before dawn and walked toward {dst} with {n} pennies in {x_his} purse.",
-                  "{when}, {x} took a boat down {river} from {place} to {dst}.",
-                  "{when}, {x} packed {item} and began the journey from {place} to {dst}.",
-                  "{when}, {x} rode a borrowed mule along {route} from {place} to {dst}.",
-                  "{when}, {x} hitched a ride on a wagon of {goods} bound from {place} to {dst}.",
-                  "{when}, {x} locked the door of {x_his} house in {place} and set off for {dst}."),
-    travel_road=("The journey took {d}, and {weather} followed {x_him} most of the way.",
-                 "It took {d} to reach {dst}, and on the way {x_he} slept {sleep}.",
-                 "On {route} {x_he} passed {n} carts heading the other way, all of them loaded with {goods}.",
-                 "All the way to {dst}, {x} thought about {past} and about {y}.",
-                 "Near the {dir} edge of {dst} {x_he} was caught by {weather} and had to shelter {sleep}.",
-                 "A lame horse cost {x_him} half a day near {far}, and {x_he} slept {sleep}.",
-                 "On the road {x_he} shared {food} with {trader} who had once lived in {dst}."),
-    travel_host=("When {x} reached {dst}, {y} was waiting at {dlm} with {food}.",
-                 "In {dst} {x} went straight to {dlm}, where {y} greeted {x_him} warmly.",
-                 "{y} met {x} at {dlm} in {dst} and asked at once about {past}.",
-                 "{y} was surprised to see {x} in {dst} so soon after {past}."),
-    travel_home=("{x} was glad to be home in {dst}, and went first to {dlm} to hear the news.",
-                 "Back in {dst}, {x} found that {n} letters had come while {x_he} was away.",
-                 "Nothing much had changed in {dst}, except that {dlm} had a new roof."),
-    travel_alone=("{dst} was a small {kind} of {n} households, and nobody there knew {x} by name.",
-                  "When {x} reached {dst}, the {kind} was quiet and {dlm} was shut.",
-                  "{x} took a room near {dlm} in {dst} and paid {n} pennies for the week."),
-    meet_start=("{when}, {x} met {y} at {lm} in {place}.",
-                "{when}, {x} and {y} sat together by {lm} in {place}.",
-                "{when}, {y} knocked on the door of the {job}'s house in {place} and asked for {x}.",
-                "{when}, {x} found {y} waiting outside {lm} in {place}.",
-                "{when}, {x} ran into {y} near {lm}, on the {dir} side of {place}.",
-                "{when}, {y} called on {x} in {place} and stayed until the candles burned down.",
-                "{when}, {x} invited {y} to supper at {x_his} house near {lm} in {place}."),
-    meet_came=("{y} had come over from {yfrom} that morning, a walk of {n} miles.",
-               "{y} had arrived from {yfrom} the night before with {n} pennies and a sack of {goods}."),
-    meet_talk=("They spoke for a long time about {topic}.",
-               "{y} wanted to talk about {topic}, but {x} changed the subject.",
-               "The two of them argued about {topic} until {lm} closed for the night.",
-               "{x} told {y} everything {x_he} knew about {topic}.",
-               "Over {food}, they talked about {topic}.",
-               "{x} listened while {y} complained at length about {topic}.",
-               "Neither of them wanted to mention {topic}, so they talked about {weather} instead."),
-    meet_news=("{y} said that {z} had been seen near {flm} in {far} with a stranger.",
-               "{y} said that {flm} at {far} would stay closed until the {season2}.",
-               "{y} had heard that the {goods} merchants of {far} were asking {n} pennies a sack.",
-               "{x} promised to come back in {n} days with {goods} from {far}.",
-               "{y} warned {x} not to trust anyone from {far} who asked about {past}.",
-               "{y} mentioned that a ship from {far} had lost {n} crates of {goods} off the headland.",
-               "According to {y}, the ferry at {far} now cost {n} pennies, twice what it had cost before {past}."),
-    meet_give=("Before they parted, {y} gave {x} {item} and asked {x_him} to keep it safe.",
-               "{y} pressed {item} into {x}'s hands and would not say why.",
-               "{x} left with {item}, which {y} had sold {x_him} for {n} pennies."),
-    find_lost=("{when}, {x} found {item} {hiding} near {lm} in {place}.",
-               "{when}, while working near {lm} in {place}, {x} picked up {item}."),
-    find_known=("It was the same {noun} that {y} had lost there {ago} days before.",
-                "{x} knew at once that it belonged to {y}, who had lost it {ago} days earlier."),
-    find_return=("{x} sent word to {y}, and by evening {item} was back with its owner.",
-                 "{x} carried it to {y} at once and refused the {n} pennies offered as a reward."),
-    find_keep=("{x} decided to keep the {noun} for now and said nothing to {y}.",
-               "{x} meant to return the {noun} to {y}, but first {x_he} hid it in {x_his} {box}."),
-    find_new=("{when}, {x} bought {item} from {trader} in the market at {place} for {n} pennies.",
-              "{when}, {x} found {item} {hiding} behind {lm} in {place}.",
-              "{when}, {trader} in {place} sold {x} {item} for {n} pennies and a sack of {goods}."),
-    find_detail=("{x} turned the {noun} over in {x_his} hands, wondering who had owned it before.",
-                 "It was said that the {noun} had once belonged to a captain from {far}.",
-                 "It was {adj} and heavier than it looked, and {x} liked it at once.",
-                 "{x} showed the {noun} to {y}, who said {x_he} had paid far too much for it."),
-    quarrel=("{when}, {x} and {y} quarrelled at {lm} in {place} over {n} pennies and an old promise.",
-             "{y} said things about {past} that {x} could not forget.",
-             "For {n} days afterwards, {x} crossed the street whenever {x_he} saw {y} coming."),
-    build=("{when}, {x} began building a {thing} beside {lm} in {place}.",
-           "{y} lent {x_him} {n} planks and a cart, and the work took {m} days.",
-           "When the {thing} was finished, {n} people from {place} came to look at it."),
-    illness=("{when}, {x} fell ill in {place} with a fever that kept {x_him} in bed for {m} days.",
-             "{y} sat with {x_him} every evening for {m} days and read aloud from {book}.",
-             "When {x} was well again, {x_he} walked to {lm} and back {m} times in one morning."),
-    lose_start=("{when}, {x} discovered that {item} was missing.",
-                "{when}, {x} reached into {x_his} {box} and found that {item} was gone.",
-                "{when}, somewhere between {lm} and home, {x} lost {item}."),
-    lose_search=("{x_he} searched {lm} and every lane of {place} but found nothing.",
-                 "{x} had kept it for {held}, ever since getting it {origin}.",
-                 "{x_he} had owned the {noun} since before {past} and felt its loss badly."),
-    lose_suspect=("Some in {place} whispered that {y} had taken the {noun}, though nobody had seen it happen.",
-                  "{x} could not help suspecting {y}, who had been near {lm} that day."),
-    work_more=("The apprentice broke {m} of them, and {x} sent the boy home early.",
-               "A buyer from {far} looked at them for an hour and bought nothing.",
-               "{x} sang while {x_he} worked, which {x_he} had not done since {past}.",
-               "The work went slowly because of {weather}, and {x} grumbled all afternoon."),
-    work_start=("{when}, {x} spent the whole day at {x_his} {shop} in {place}.",
-                "{when}, {x} was back at the {shop} in {place} with {m} orders waiting.",
-                "{when}, {x} started work late in {place} because of {weather}.",
-                "{when}, {x} took on a new apprentice in {place}, a boy of {m} from {far}."),
-    work_made=("By evening {x_he} had {made} {n} {products}, more than on any day since {past}.",
-               "{x_he} {made} {n} {products} that day, and {m} of them were spoiled.",
-               "That day {x} {made} only {n} {products}, because the {shop} needed mending."),
-    work_buyer=("{y} came by and bought {m} of the {products} for {n} pennies.",
-                "{y} ordered {m} more {products} to be ready before the {season2}.",
-                "A message from {y} asked for {m} {products} to be sent to {yat}."),
-    letter_start=("{when}, {x} wrote a letter to {y}, who was still in {yat}.",
-                  "{when}, a letter from {y} in {yat} reached {x} in {place}.",
-                  "{when}, {x} sat down at {lm} in {place} to write to {y} in {yat}."),
-    letter_body=("The letter described {past} and asked after the health of {z}.",
-                 "It ran to {n} pages and said a great deal about {past}.",
-                 "In it there was news of {past}, and a question about {z}."),
-    letter_end=("A carter took it on to {yat}, and it arrived {n} days later.",
-                "{x} paid {n} pennies to have it carried by the post rider.",
-                "It was never answered, and {x} did not write to {y} again until after {past}."),
-    memory_start=("{when}, {x} sat by the window at {lm} in {place} and remembered {past}.",
-                  "{when}, walking past {lm} in {place}, {x} thought again about {past}.",
-                  "{when}, {x} could not sleep and lay awake in {place} thinking of {past}."),
-    memory_since=("It had been {since}, and {place} had changed in small ways.",
-                  "By {x_his} count it had been {since}.",
-                  "{x} told {y} that it felt like a year, though it had only been {since}."),
-    fair_start=("{when}, the {season} fair opened at {place}, with {n} stalls around {lm}.",
-                "{when}, people came from all over the {dir} to the {season} fair at {place}."),
-    fair_do=("{x} won a prize of {n} pennies for the best {products} and spent half of it at once.",
-             "{x} sold {n} {products} at the fair and bought a ribbon for {y}.",
-             "{x} danced with {y} until the lamps went out around {lm}."),
-    newcomer_start=("{when}, {a_job} named {x_full} arrived in {place} from faraway {far}.",
-                    "{when}, a stranger came to {place}: {x_full}, {a_trait} {job} from {far}.",
-                    "{when}, {x_full} rode into {place} from {far}, looking for work as {a_job}."),
-    newcomer_detail=("{x_he} took lodgings near {lm} and paid {n} weeks in advance.",
-                     "{x_he} carried little except {item}, which {x_he} never let out of sight.",
-                     "{y} was the first to speak to the newcomer, and found {x_him} {trait}."),
-    wedding=("{when}, {x} and {y} were married at {lm} in {place} in front of {n} guests.",
-             "{z} played the fiddle, and the dancing went on until the lamps at {lm} burned out.",
-             "Nobody in {place} could remember a wedding like it since {past}."),
-    leave=("{when}, {x} sold everything except {item} and left {place} for good.",
-           "{y} walked with {x_him} as far as {lm} and watched {x_him} take {route} toward {far}.",
-           "After {past}, {x} had said, nothing would ever be the same in {place}."),
-    fire=("{when}, a fire broke out at {lm} in {place}.",
-          "{x} and {y} carried water from the {source} until the flames were out, but the roof of {lm} was lost.",
-          "{n} families lost their stores of {goods} that night."),
-    flood=("{when}, {river} rose over its banks and flooded {lm} in {place}.",
-           "The water stood {m} feet deep in the lanes, and {x} lost {n} {products} to it.",
-           "It took {y} and the others {n} days to clear the mud from {lm}."),
-    storm=("{when}, a storm came in from the {dir} and broke over {place}.",
-           "It tore the shutters from {lm} and drowned {n} sheep in the fields around {place}.",
-           "{x} spent that night with {y}, listening to the wind and remembering {past}."),
-    fever=("{when}, a fever began to spread through {place}.",
-           "Within a week {n} people were in their beds, {y} among them.",
-           "{x} brought {food} to the sick every day and did not fall ill."),
-    theft=("{when}, thieves broke into {lm} at {place} and took {n} silver crowns.",
-           "{x} was the one who found the door of {lm} forced open at dawn.",
-           "Suspicion fell first on {y}, who had been seen near {lm} the evening before."),
-    collapse=("{when}, part of {lm} in {place} collapsed after {weather}.",
-              "Nobody was hurt, though {x} had been standing under it only {n} minutes before.",
-              "{y} said it had been unsafe ever since {past}."),
-    spring=("{when}, the lambing began on the farms around {place}, and {x} helped to deliver {n} lambs.",
-            "The last snow had gone from the hills above {place}, and {y} was ploughing near {lm}.",
-            "Not since {past} had {x} worked so hard or slept so little."),
-    summer=("{when}, the hay was cut in the meadows below {place}, and {x} worked in the fields for {n} days.",
-            "{y} brought cider out to the haymakers at noon, {n} jugs of it.",
-            "The evenings were long, and they sat by {lm} talking about {past}."),
-    autumn=("{when}, the apples were gathered in the orchards of {place}, and {x} filled {n} baskets.",
-            "The cider press at {place} ran day and night, and {y} kept count of the barrels.",
-            "By then {past} seemed a long time ago."),
-    winter=("{when}, {river} froze from bank to bank near {place}, and {x} walked across it to {far}.",
-            "Children skated below {lm}, and {y} roasted chestnuts for {n} of them.",
-            "It was the coldest winter in {place} since {past}."),
-)
-_CALAMITIES = ("fire", "flood", "storm", "fever", "theft", "collapse")
-_LABELS = dict(fire="the fire at {lm} in {place}", flood="the flood at {place}",
-               storm="the great storm of the {year} {season}", fever="the fever in {place}",
-               theft="the robbery at {lm} in {place}", collapse="the collapse of {lm} at {place}",
-               spring="the lambing of the {year} spring", summer="the haymaking of the {year} summer",
-               autumn="the apple harvest of the {year} autumn", winter="the great frost of the {year} winter",
-               fair="the {season} fair at {place}", quarrel="the quarrel between {x} and {y}",
-               build="the building of the {thing} at {place}", illness="the illness of {x}",
-               wedding="the wedding of {x} and {y}",
-               leave="the departure of {x} from {place}", newcomer="the arrival of {x} in {place}")
+def _frozen(value: Any) -> Any:
+    """TOML lists as tuples, all the way down (jobs and animals are tuples, as the draws expect)."""
+    if isinstance(value, dict):
+        return {k: _frozen(v) for k, v in value.items()}
+    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
+
+
+@cache
+def _content() -> dict[str, Any]:
+    """content/narrative.toml, read once per process."""
+    return _frozen(tomllib.loads(CONTENT.read_text(encoding="utf-8")))
+
+
+def _bank(name: str) -> tuple:
+    return _content()["banks"][name]
+
+
+def _sentences(key: str) -> tuple[str, ...]:
+    return _content()["sentences"][key]
+
+
+def _story_text(key: str) -> Any:
+    return _content()["story"][key]
+
 
 # --- numbers in words ------------------------------------------------------------------------------
-
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-         "sixteen seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth", "nine": "ninth",
-            "twelve": "twelfth"}
 
 
 def number_words(n: int) -> str:
     """0 <= n < 1000000 in words: 'forty-two', 'three hundred and six'."""
+    ones, tens = _content()["numbers"]["ones"], _content()["numbers"]["tens"]
     if n < 20:
-        return _ONES[n]
+        return ones[n]
     if n < 100:
-        return _TENS[n // 10] + ("-" + _ONES[n % 10] if n % 10 else "")
+        return tens[n // 10 - 2] + ("-" + ones[n % 10] if n % 10 else "")
     if n < 1000:
-        return _ONES[n // 100] + " hundred" + (" and " + number_words(n % 100) if n % 100 else "")
+        return ones[n // 100] + " hundred" + (" and " + number_words(n % 100) if n % 100 else "")
     return number_words(n // 1000) + " thousand" + (" " + number_words(n % 1000) if n % 1000 else "")
 
 
 def ordinal_words(n: int) -> str:
     """1 -> 'first', 22 -> 'twenty-second', 40 -> 'fortieth'."""
     head, sep, last = number_words(n).rpartition("-" if n % 100 > 20 and n % 10 else " ")
-    last = _ORDINAL.get(last) or (last[:-1] + "ieth" if last.endswith("y") else last + "th")
+    last = _content()["numbers"]["ordinals"].get(last) or (last[:-1] + "ieth" if last.endswith("y") else last + "th")
     return head + sep + last
 
 
@@ -397,7 +93,7 @@ DAYS_PER_SEASON = 91
 
 
 def season_of(day: int) -> str:
-    return _SEASONS[(day // DAYS_PER_SEASON) % 4]
+    return _bank("seasons")[(day // DAYS_PER_SEASON) % 4]
 
 
 def year_of(day: int) -> int:
@@ -458,7 +154,13 @@ class Episode:
 
 
 def _days(n: int) -> str:
-    return "less than a day" if n == 0 else f"{number_words(n)} day{'s' if n > 1 else ''}"
+    key = ("duration_none", "duration_one")[n] if n < 2 else "duration"
+    return _content()["time"][key].format(n=number_words(n))
+
+
+def _origin(how: str, **slots: str) -> str:
+    """Where an item came from, for back references: 'from a pedlar in Ashgrove'."""
+    return _story_text("origin_" + how).format(**slots)
 
 
 def _a(word: str) -> str:
@@ -474,15 +176,16 @@ class _Story:
     def __init__(self, seed: int):
         self.rng = rng = random.Random(derive_seed("narrative", seed))
         self.used: set[object] = set()  # names of people, places, the river, and (adj, noun) of items
-        self.river = "the " + self._unique(lambda: rng.choice(_NAME_A) + rng.choice(_RIVER_B))
+        self.river = "the " + self._unique(lambda: self._compound("name_a", "river_b"))
         self.places = [self._place() for _ in range(rng.randint(7, 10))]
         self.day = rng.randint(0, 3 * DAYS_PER_SEASON - 1)
         self.cast: list[_Person] = []
         for k in range(rng.randint(5, 7)):
             self._person(self.places[0] if k < 3 else None, weight=4.0 if k < 2 else 1.5)
-        backstory = rng.sample(("great flood", "fire", "hard winter", "last wedding", "shipwreck", "big fair"), 3)
+        backstory = rng.sample(_story_text("backstory"), 3)
         agos = sorted(rng.sample(range(30, 900), 3), reverse=True)
-        self.events = [_Event(f"the {what} at {where.name}", self.day - ago)
+        label = _story_text("backstory_label")
+        self.events = [_Event(label.format(what=what, place=where.name), self.day - ago)
                        for what, where, ago in zip(backstory, rng.sample(self.places, 3), agos)]
         self.lost: list[_Item] = []
         self.recent: list[str] = []
@@ -493,11 +196,15 @@ class _Story:
         self.new_people: list[str] = []
         self.pending: list[_Person] = []
         hero = self.cast[0]
-        self.title = rng.choice(_TITLES).format(
-            noun=rng.choice(_TITLE_NOUNS), place=self.places[0].name, first=hero.first, river=self.river.title(),
-            item=hero.items[0].name[4:].title(), job=hero.job[0].title())
+        self.title = rng.choice(_bank("titles")).format(
+            noun=rng.choice(_bank("title_nouns")), place=self.places[0].name, first=hero.first,
+            river=self.river.title(), item=hero.items[0].name[4:].title(), job=hero.job[0].title())
 
     # -- makers
+    def _compound(self, first: str, second: str) -> str:
+        """An invented name: a draw from one bank of halves, then from another ('Ash' + 'grove')."""
+        return self.pick(_bank(first)) + self.pick(_bank(second))
+
     def _unique(self, make):
         while (value := make()) in self.used:
             pass
@@ -505,25 +212,24 @@ class _Story:
         return value
 
     def _place(self) -> _Place:
-        rng = self.rng
-        name = self._unique(lambda: rng.choice(_PLACE_A) + rng.choice(_PLACE_B))
-        return _Place(name, rng.choice(_PLACE_KINDS), tuple(rng.sample(_LANDMARKS, 4)))
+        name = self._unique(lambda: self._compound("place_a", "place_b"))
+        return _Place(name, self.pick(_bank("place_kinds")), tuple(self.rng.sample(_bank("landmarks"), 4)))
 
     def _item(self, origin: str, got_day: int) -> _Item:
-        adj, noun = self._unique(lambda: (self.rng.choice(_ITEM_ADJ), self.rng.choice(_ITEM_NOUNS)))
+        adj, noun = self._unique(lambda: (self.pick(_bank("item_adjectives")), self.pick(_bank("item_nouns"))))
         return _Item(adj, noun, origin, got_day)
 
     def _person(self, home: _Place | None = None, weight: float = 1.0) -> _Person:
         rng = self.rng
-        first = self._unique(lambda: rng.choice(_NAME_A) + rng.choice(_NAME_B))
+        first = self._unique(lambda: self._compound("name_a", "name_b"))
         she = rng.random() < (0.85 if first[-1] in "ae" else 0.2)
         home = home or rng.choice(self.places)
         taken = {q.job for q in self.cast}
-        job = rng.choice([j for j in _JOBS if j not in taken] or _JOBS)
-        p = _Person(first, rng.choice(_FAMILY_A) + rng.choice(_FAMILY_B), job, rng.choice(_TRAITS), she, home, home,
-                    weight=weight)
+        job = rng.choice([j for j in _bank("jobs") if j not in taken] or _bank("jobs"))
+        last = self._compound("family_a", "family_b")
+        p = _Person(first, last, job, rng.choice(_bank("traits")), she, home, home, weight=weight)
         got = self.day - rng.randint(20, 900)
-        p.items.append(self._item(f"from {_a(rng.choice(_TRADERS))} in {home.name}", got))
+        p.items.append(self._item(_origin("bought", trader=_a(rng.choice(_bank("traders"))), place=home.name), got))
         self.cast.append(p)
         return p
 
@@ -558,7 +264,8 @@ class _Story:
 
     def since(self, e: _Event) -> str:
         d = self.day - e.day
-        return f"{number_words(d)} day{'s' if d != 1 else ''} since {e.label}" if d else f"only hours since {e.label}"
+        key = ("since_none", "since_one")[d] if d < 2 else "since"
+        return _content()["time"][key].format(n=number_words(d), event=e.label)
 
     # -- sentences
     def say(self, template: str, p: _Person, q: _Person | None = None, **slots: str) -> str:
@@ -566,7 +273,7 @@ class _Story:
         return s[0].upper() + s[1:]
 
     def line(self, key: str, p: _Person, q: _Person | None = None, **slots: str) -> None:
-        """Write a random template of `_T[key]` (or `key` itself if it is a template), then any intros.
+        """Write a random template of `[sentences] key` (or `key` itself if it is a template), then any intros.
 
         A draw is redone if the sentence is not 6-30 words long, is already in the paragraph, or
         names the event that its time marker names; after three tries the marker is shortened."""
@@ -574,7 +281,7 @@ class _Story:
             if attempt == 3 and "when" in slots:
                 slots["when"] = self.when_short
             sl = _Slots(self, p, q, slots)
-            template = key if " " in key else self.pick(_T[key])
+            template = key if " " in key else self.pick(_sentences(key))
             s = template.format_map(sl)
             s = s[0].upper() + s[1:]
             fresh = template not in self.templates and not any(e in self.when for e in sl.events)
@@ -583,53 +290,48 @@ class _Story:
         self.templates.add(template)
         self.out.append(s)
         while self.pending:
-            self.out.append(self.say(self.pick(_T["intro"]), self.pending.pop(0)))
+            self.out.append(self.say(self.pick(_sentences("intro")), self.pending.pop(0)))
 
     def event(self, kind: str, p: _Person, q: _Person | None = None, **slots: str) -> None:
         """Record what just happened, under a label later paragraphs use to refer back to it."""
-        self.events.append(_Event(_LABELS[kind].format_map(_Slots(self, p, q, slots)), self.day))
+        self.events.append(_Event(_content()["labels"][kind].format_map(_Slots(self, p, q, slots)), self.day))
 
     # -- time
     def advance(self) -> str:
         """Move the day counter forward and return the time marker that opens the paragraph
         (`when_short` is a shorter one that says the same, for sentences that would be too long)."""
-        rng = self.rng
+        rng, t = self.rng, _content()["time"]
         if not self.recent:
-            self.when_short = "in the first year"
-            return self.say(self.pick(_T["first"]), self.cast[0]).lower()
+            self.when_short = t["first_short"]
+            return self.say(self.pick(_sentences("first")), self.cast[0]).lower()
         delta = rng.choices((0, 1, rng.randint(2, 6), rng.randint(7, 13), rng.randint(14, 40)), (12, 30, 30, 14, 14))[0]
         old, self.day = self.day, self.day + delta
-        self.when_short = ("that same day", "the next day")[delta] if delta < 2 else f"{number_words(delta)} days later"
-        season, year, last = season_of(self.day), ordinal_words(year_of(self.day)), self.events[-1]
-        ago, day_in, n = self.day - last.day, self.day % DAYS_PER_SEASON + 1, number_words(delta)
-        if season_of(old) != season:
-            return self.pick((f"when the {season} of the {year} year came", f"early in the {season} of the {year} year",
-                              f"in the first days of the {season} of the {year} year",
-                              f"as the {season_of(old)} gave way to the {season} of the {year} year"))
+        last, day_in = self.events[-1], self.day % DAYS_PER_SEASON + 1
+        ago = self.day - last.day
+        sl = dict(season=season_of(self.day), old=season_of(old), year=ordinal_words(year_of(self.day)),
+                  n=number_words(delta), weeks=number_words(delta // 7), ago=number_words(ago), last=last.label,
+                  day=ordinal_words(day_in))
+        sl["season_part"] = t["mid_season" if 30 < day_in < 60 else "into_season"].format(**sl)
+        self.when_short = t[("short_same_day", "short_next_day")[delta] if delta < 2 else "short_days"].format(**sl)
+
+        def marker(key: str) -> str:
+            return self.pick(t[key]).format(**sl)
+
+        if sl["old"] != sl["season"]:
+            return marker("new_season")
         if delta == 0:
-            return self.pick(("later that same day", "that evening", "in the afternoon", "meanwhile", "that night",
-                              "a few hours later", "before the day was out", "at noon that day"))
+            return marker("same_day")
         if ago == 1 and rng.random() < 0.6:
-            return self.pick((f"on the morning after {last.label}", f"the day after {last.label}"))
+            return marker("day_after")
         if 2 <= ago <= 30 and rng.random() < 0.3:
-            return f"{number_words(ago)} days after {last.label}"
+            return t["days_after"].format(**sl)
         if delta >= 7 and day_in > 75:
-            return self.pick((f"by the end of the {season}", f"late in the {season}",
-                              f"as the {season} drew to a close"))
+            return marker("season_end")
         if delta >= 7 and rng.random() < 0.4:
-            return f"on the {ordinal_words(day_in)} day of the {season}"
+            return t["day_of_season"].format(**sl)
         if delta == 1:
-            return self.pick(("the next morning", "on the following day", "at dawn the next day", "the day after",
-                              "early the next morning", "the following evening"))
-        if delta < 7:
-            return self.pick((f"{n} days later", f"{n} days after that", f"after {n} days of rain",
-                              f"after {n} quiet days"))
-        if delta < 14:
-            return self.pick(("a week later", "some days later", f"{n} days later", "after a quiet week",
-                              "the week after"))
-        return self.pick((f"{number_words(delta // 7)} weeks later", f"some {number_words(delta // 7)} weeks later",
-                          f"in the middle of the {season}" if 30 < day_in < 60 else f"a few weeks into the {season}",
-                          f"after {n} long days"))
+            return marker("next_day")
+        return marker("few_days" if delta < 7 else "week" if delta < 14 else "weeks")
 
     # -- episodes
     def episode(self) -> Episode:
@@ -684,22 +386,23 @@ class _Story:
         self.line("meet_start", p, q, lm=lm, when=when)
         if came:
             self.line("meet_came", p, q, yfrom=came_from)
-        topic = self.pick((self.earlier().label, f"the price of {self.pick(_GOODS)} in {self.pick(self.places).name}",
-                           f"a debt of {number_words(self.rng.randint(3, 90))} silver pennies",
-                           f"the {season_of(self.day)} {self.pick(_TOPICS)} in {p.at.name}"))
+        slots = dict(past=self.earlier().label, goods=self.pick(_bank("goods")), town=self.pick(self.places).name,
+                     debt=number_words(self.rng.randint(3, 90)), season=season_of(self.day),
+                     topic=self.pick(_bank("topics")), place=p.at.name)  # drawn in this order
+        topic = self.pick(_story_text("meet_topics")).format(**slots)
         self.line("meet_talk", p, q, topic=topic, lm=lm)
         self.line("meet_news", p, q)
         if q.items and self.rng.random() < 0.5:
             it = q.items.pop(self.rng.randrange(len(q.items)))
             p.items.append(it)
-            it.origin, it.got_day = f"from {q.first} at {lm} in {p.at.name}", self.day
+            it.origin, it.got_day = _origin("given", giver=q.first, lm=lm, place=p.at.name), self.day
             self.line("meet_give", p, q, item=it.name)
 
     def _find(self, when: str, p: _Person) -> None:
         lm = self.pick(p.at.landmarks)
         lost = [it for it in self.lost if it.lost_at is p.at and it.lost_by is not p]
         if not lost:
-            it = self._item(f"from {_a(self.pick(_TRADERS))} in {p.at.name}", self.day)
+            it = self._item(_origin("bought", trader=_a(self.pick(_bank("traders"))), place=p.at.name), self.day)
             p.items.append(it)
             self.line("find_new", p, item=it.name, lm=lm, when=when)
             self.line("find_detail", p, self.other(p), noun=it.noun, adj=it.adj)
@@ -710,11 +413,11 @@ class _Story:
         self.line("find_known", p, owner, noun=it.noun, ago=number_words(self.day - it.lost_day))
         it.lost_at = it.lost_by = None
         if owner in self.cast and self.rng.random() < 0.5:
-            it.origin, it.got_day = f"back from {p.first}, who found it near {lm}", self.day
+            it.origin, it.got_day = _origin("returned", finder=p.first, lm=lm), self.day
             owner.items.append(it)
             self.line("find_return", p, owner, item=it.name)
         else:
-            it.origin, it.got_day = f"near {lm} in {p.at.name}", self.day
+            it.origin, it.got_day = _origin("found", lm=lm, place=p.at.name), self.day
             p.items.append(it)
             self.line("find_keep", p, owner, noun=it.noun)
 
@@ -751,7 +454,7 @@ class _Story:
         """A fixed three-sentence beat that becomes an event later paragraphs refer back to."""
         q = q or self.other(p)
         slots["lm"] = self.pick(p.at.landmarks)
-        for template in _T[kind]:
+        for template in _sentences(kind):
             self.line(template, p, q, when=when, **slots)
         self.event(kind, p, q, **slots)
 
@@ -759,13 +462,13 @@ class _Story:
         self._story_event("quarrel", when, p)
 
     def _build(self, when: str, p: _Person) -> None:
-        self._story_event("build", when, p, thing=self.pick(_BUILDS))
+        self._story_event("build", when, p, thing=self.pick(_bank("builds")))
 
     def _illness(self, when: str, p: _Person) -> None:
         self._story_event("illness", when, p)
 
     def _calamity(self, when: str, p: _Person) -> None:
-        self._story_event(self.pick(_CALAMITIES), when, p)
+        self._story_event(self.pick(_story_text("calamities")), when, p)
 
     def _season(self, when: str, p: _Person) -> None:
         self._story_event(season_of(self.day), when, p)
@@ -782,7 +485,7 @@ class _Story:
             self.places.append(self._place())
         p = self.focus = self._person(self.pick(self.places))
         self.introduce(p, quietly=True)  # the first sentence is the introduction
-        far = self._unique(lambda: self.pick(_PLACE_A) + self.pick(_PLACE_B))
+        far = self._unique(lambda: self._compound("place_a", "place_b"))
         self.line("newcomer_start", p, far=far, when=when)
         self.line("newcomer_detail", p, self.other(p))
         self.event("newcomer", p)
@@ -802,44 +505,50 @@ class _Story:
 
 
 def _pair(sl: "_Slots", key: str) -> str:
-    animal, noise = sl.story.pick(_ANIMALS)
+    animal, noise = sl.story.pick(_bank("animals"))
     sl["animal"], sl["noise"] = _a(animal), noise
     return sl[key]
+
+
+def _draw(sl: "_Slots", bank: str) -> str:
+    return sl.story.pick(_bank(bank))
+
+
+def _pronoun(p: _Person, key: str) -> str:
+    return _content()["pronouns"]["she" if p.she else "he"][key]
 
 
 # How each slot is filled when the caller did not give it: a fresh draw for each sentence.
 _FILL = dict(
     x=lambda sl: sl.p.first, x_full=lambda sl: f"{sl.p.first} {sl.p.last}",
-    x_he=lambda sl: "she" if sl.p.she else "he", x_his=lambda sl: "her" if sl.p.she else "his",
-    x_him=lambda sl: "her" if sl.p.she else "him",
+    x_he=lambda sl: _pronoun(sl.p, "he"), x_his=lambda sl: _pronoun(sl.p, "his"),
+    x_him=lambda sl: _pronoun(sl.p, "him"), woman=lambda sl: _pronoun(sl.p, "person"),
     y=lambda sl: sl.q.first, yat=lambda sl: sl.q.at.name, yhome=lambda sl: sl.q.home.name,
-    z=lambda sl: sl.story.other(sl.p, sl.q).first,
+    yhe=lambda sl: _pronoun(sl.q, "he"), z=lambda sl: sl.story.other(sl.p, sl.q).first,
     place=lambda sl: sl.p.at.name, home=lambda sl: sl.p.home.name, lm=lambda sl: sl.story.pick(sl.p.at.landmarks),
     far=lambda sl: sl.story.pick([f for f in sl.story.places if f is not sl.p.at]).name,
-    flm=lambda sl: sl.story.pick(_LANDMARKS),
+    flm=lambda sl: _draw(sl, "landmarks"),
     past=lambda sl: sl.event().label, since=lambda sl: sl.story.since(sl.event()),
     n=lambda sl: number_words(sl.story.rng.randint(2, 40)), m=lambda sl: number_words(sl.story.rng.randint(2, 9)),
     season=lambda sl: season_of(sl.story.day),
-    season2=lambda sl: _SEASONS[(sl.story.day // DAYS_PER_SEASON + 1) % 4],
+    season2=lambda sl: _bank("seasons")[(sl.story.day // DAYS_PER_SEASON + 1) % 4],
     dayth=lambda sl: ordinal_words(sl.story.day % DAYS_PER_SEASON + 1),
     year=lambda sl: ordinal_words(year_of(sl.story.day)),
-    weather=lambda sl: sl.story.pick(_WEATHER[season_of(sl.story.day)]), river=lambda sl: sl.story.river,
-    food=lambda sl: sl.story.pick(_FOODS), goods=lambda sl: sl.story.pick(_GOODS),
-    box=lambda sl: sl.story.pick(_CONTAINERS), a_box=lambda sl: _a(sl.story.pick(_CONTAINERS)),
-    dir=lambda sl: sl.story.pick(_DIRECTIONS), route=lambda sl: sl.story.pick(_ROUTES),
-    sleep=lambda sl: sl.story.pick(_SLEEP),
-    hiding=lambda sl: sl.story.pick(_HIDING), trader=lambda sl: _a(sl.story.pick(_TRADERS)),
-    source=lambda sl: sl.story.pick(("well", "river", "pond", "horse trough")),
-    item=lambda sl: sl.p.items[-1].name if sl.p.items else "a purse of pennies",
-    origin=lambda sl: sl.p.items[-1].origin if sl.p.items else "long ago",
-    held=lambda sl: _days(sl.story.day - sl.p.items[-1].got_day) if sl.p.items else "years",
-    book=lambda sl: sl.story.pick(_BOOKS).format_map(sl),
-    nature=lambda sl: sl.story.pick(_NATURE[season_of(sl.story.day)]), feeling=lambda sl: sl.story.pick(_FEELINGS),
-    chore=lambda sl: sl.story.pick(_CHORES).format_map(sl),
-    Trader=lambda sl: _a(sl.story.pick(_TRADERS)).capitalize(), yhe=lambda sl: "she" if sl.q.she else "he",
+    weather=lambda sl: sl.story.pick(_content()["weather"][season_of(sl.story.day)]),
+    nature=lambda sl: sl.story.pick(_content()["nature"][season_of(sl.story.day)]),
+    river=lambda sl: sl.story.river, food=lambda sl: _draw(sl, "foods"), goods=lambda sl: _draw(sl, "goods"),
+    box=lambda sl: _draw(sl, "containers"), a_box=lambda sl: _a(_draw(sl, "containers")),
+    dir=lambda sl: _draw(sl, "directions"), route=lambda sl: _draw(sl, "routes"),
+    sleep=lambda sl: _draw(sl, "sleeping_places"), hiding=lambda sl: _draw(sl, "hiding_places"),
+    trader=lambda sl: _a(_draw(sl, "traders")), Trader=lambda sl: _a(_draw(sl, "traders")).capitalize(),
+    source=lambda sl: _draw(sl, "water_sources"), feeling=lambda sl: _draw(sl, "feelings"),
+    book=lambda sl: _draw(sl, "books").format_map(sl), chore=lambda sl: _draw(sl, "chores").format_map(sl),
+    item=lambda sl: sl.p.items[-1].name if sl.p.items else _story_text("no_item"),
+    origin=lambda sl: sl.p.items[-1].origin if sl.p.items else _story_text("no_item_origin"),
+    held=lambda sl: _days(sl.story.day - sl.p.items[-1].got_day) if sl.p.items else _story_text("no_item_held"),
     job=lambda sl: sl.p.job[0], a_job=lambda sl: _a(sl.p.job[0]), shop=lambda sl: sl.p.job[1],
     products=lambda sl: sl.p.job[2], made=lambda sl: sl.p.job[3],
-    trait=lambda sl: sl.p.trait, a_trait=lambda sl: _a(sl.p.trait), woman=lambda sl: "woman" if sl.p.she else "man",
+    trait=lambda sl: sl.p.trait, a_trait=lambda sl: _a(sl.p.trait),
     animal=lambda sl: _pair(sl, "animal"), noise=lambda sl: _pair(sl, "noise"),
 )
 
