@@ -24,6 +24,7 @@ from typing import Any
 from longbench_suite.errors import UserError
 from longbench_suite.protocol import Answer, MemorySystem, Probe, SystemContext
 from longbench_suite.spec import SystemSpec
+from runners.embedded_model import ensure_tokenizer
 from runners.model_specs import ModelSpec, model_spec
 from runners.vllm_server import engine_version
 
@@ -147,3 +148,5 @@ def make_reference(spec: SystemSpec, ctx: SystemContext) -> ServedModelSystem:
 
 
 SYSTEMS = {"embedded": make_embedded, "ref": make_reference}
+# `--tokenizer embedded`: lengths counted in the embedded model's own tokens (longbench_suite/tokens.py).
+TOKENIZERS = {"embedded": ensure_tokenizer}

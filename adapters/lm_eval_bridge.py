@@ -147,7 +147,7 @@ class LmEvalSystem(MemorySystem):
         context, kwargs = self.context(probe), self.gen_kwargs(probe)
         key = None
         if self.cache is not None:
-            from runners.cache import ResponseCache
+            from longbench_suite.cache import ResponseCache
 
             key = ResponseCache.key(adapter="lm-eval", model_type=self.model_type, model_args=self.model_args,
                                     chat=self.chat, context=str(getattr(context, "prompt", context)), gen_kwargs=kwargs)

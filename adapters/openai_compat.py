@@ -327,7 +327,7 @@ class OpenAISystem(MemorySystem):
         return "chat", body
 
     def cache_key(self, endpoint: str, body: dict[str, Any], probe: Probe) -> str:
-        from runners.cache import ResponseCache
+        from longbench_suite.cache import ResponseCache
 
         return ResponseCache.key(
             adapter=self.kind,

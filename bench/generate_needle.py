@@ -12,7 +12,7 @@ import argparse
 import os
 import platform
 
-from perf import generation_rates
+from perf_generation import generation_rates
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Response cache: answers keyed by everything that changes them (adapter, model, endpoint, sampling
+"""The suite's cache directory, and the response cache: answers keyed by everything that changes them (adapter, model, endpoint, sampling
 parameters, the exact messages), never by the prompt alone.
 
 SQLite in WAL mode, so several processes (a run and its resume, two runs) can share one file. Calls
@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from .embedded_model import cache_dir
+
+def cache_dir() -> Path:
+    """The suite's cache root: $LBS_CACHE_DIR, else the platform's user cache dir."""
+    env = os.environ.get("LBS_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("longbench-suite"))
 
 
 def default_cache_path() -> Path:

@@ -481,7 +481,7 @@ def score(
 ) -> None:
     """Re-score a run from its predictions (no calls to the system) and rebuild its aggregates;
     with --judge, first judge every answer (verdicts in judgments.parquet, replacing earlier ones)."""
-    from runners.local import write_tables
+    from .scoring import write_tables
 
     from . import io, schemas
     from .spec import parse_spec

@@ -25,7 +25,7 @@ from . import io, schemas
 from .errors import UserError, one_line
 from .protocol import Probe, SystemContext
 from .registry import make_system, task_family
-from .scoring import response_sha
+from .scoring import JUDGMENTS, response_sha, write_tables
 from .spec import parse_spec, scrub
 
 JUDGE_MAX_TOKENS = 10  # LongMemEval's judge replies yes or no
@@ -45,7 +45,7 @@ def judge_predictions(
 
 
 async def _judge(family, templates, spec, rows, todo, concurrency, use_cache, on_progress):
-    from runners.cache import ResponseCache
+    from longbench_suite.cache import ResponseCache
 
     cache = ResponseCache() if use_cache else None
     judge = make_system(spec, SystemContext(cache=cache, seed=0))
@@ -134,8 +134,6 @@ def judge_note(judge: dict | None, family_name: str) -> tuple[str | None, bool |
 def judge_run(run_dir: Path, dataset: io.Dataset, judge_spec: str, templates_path: Path | None = None,
               concurrency: int = 4, use_cache: bool = True, on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Judge a run's answers, write judgments.parquet, re-score, and record the judge in run.json."""
-    from runners.local import write_tables
-
     if concurrency < 1:
         raise UserError("--concurrency must be at least 1")
     run_dir = Path(run_dir)
@@ -143,16 +141,11 @@ def judge_run(run_dir: Path, dataset: io.Dataset, judge_spec: str, templates_pat
     predictions = io.read_parquet(run_dir / "predictions.parquet", schemas.PREDICTIONS, "predictions table")
     judgments, summary = judge_predictions(predictions, dataset.probes, dataset.manifest["family"], judge_spec,
                                            templates_path, concurrency, use_cache, on_progress)
-    io.write_parquet(judgments, run_dir / "judgments.parquet")
+    io.write_parquet(judgments, run_dir / JUDGMENTS)
     write_tables(run_dir, predictions, dataset)
     manifest["judge"] = summary
     io.write_json(manifest, run_dir / "run.json")
     return summary
-
-
-def read_judgments(run_dir: Path) -> pa.Table | None:
-    path = Path(run_dir) / "judgments.parquet"
-    return io.read_parquet(path, schemas.JUDGMENTS, "judgments table") if path.is_file() else None
 
 
 def check_judgeable(dataset_dir: Path, judge_spec: str) -> None:

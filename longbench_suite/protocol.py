@@ -74,7 +74,7 @@ class Answer:
 class SystemContext:
     """What the runner hands a system factory besides the spec."""
 
-    cache: Any = None  # runners.cache.ResponseCache, or None when caching is off
+    cache: Any = None  # longbench_suite.cache.ResponseCache, or None when caching is off
     work_dir: Path | None = None  # where a system may keep logs (e.g. a served model's log)
     seed: int = 0
 

@@ -21,6 +21,7 @@ import importlib
 import importlib.metadata
 import pkgutil
 from functools import cache
+from pathlib import Path
 from typing import Callable
 
 from .errors import UserError
@@ -115,6 +116,19 @@ def system_factories() -> dict[str, SystemFactory]:
     for ep in _entry_points("longbench_suite.adapters"):
         factories.setdefault(ep.name, ep.load())
     return factories
+
+
+@cache
+def named_tokenizers() -> dict[str, Callable[[], Path]]:
+    """Tokenizers that system kinds ship by name (`--tokenizer embedded`): an adapters module's
+    TOKENIZERS = {name: a function returning the folder of its tokenizer.json}."""
+    import adapters
+
+    found: dict[str, Callable[[], Path]] = {}
+    for m in pkgutil.iter_modules(adapters.__path__):
+        if not m.name.startswith("_"):
+            found.update(getattr(importlib.import_module(f"adapters.{m.name}"), "TOKENIZERS", {}))
+    return found
 
 
 def make_system(spec: str | SystemSpec, ctx: SystemContext | None = None) -> MemorySystem:

@@ -17,6 +17,7 @@ import polars as pl
 
 from . import io, schemas
 from .errors import UserError
+from .scoring import read_judgments
 
 PROMPTS = "prompts.parquet"
 CONTEXTS = "contexts.parquet"
@@ -39,10 +40,10 @@ def _dataset_probes(run_dir: Path, manifest: dict) -> tuple[pl.DataFrame | None,
 
 
 def _judgments(run_dir: Path) -> pl.DataFrame | None:
-    path = run_dir / "judgments.parquet"
-    if not path.is_file():
+    judgments = read_judgments(run_dir)
+    if judgments is None:
         return None
-    table = pl.from_arrow(io.read_parquet(path, schemas.JUDGMENTS, "judgments table"))
+    table = pl.from_arrow(judgments)
     return table.select("probe_id", judge_label="label", judge_reply="reply", judge_error="error").unique("probe_id", keep="last")
 
 

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from . import schemas
+from . import io, schemas
+from .aggregate import aggregate
 from .registry import task_family
+
+JUDGMENTS = "judgments.parquet"
 
 JUDGE_METRIC = "llm_judge"
 
@@ -100,3 +104,18 @@ def _score_rows(predictions: pa.Table, probes: pa.Table, family, judgments: pa.T
 def _judge_label(verdict: dict) -> str:
     """The scores' judge column: the judge's identity (spec, model, version, template set) and the template used."""
     return json.dumps({**json.loads(verdict["judge"]), "template": verdict["template"]}, sort_keys=True)
+
+
+def read_judgments(run_dir: Path) -> pa.Table | None:
+    """The judge's verdicts of a run (longbench_suite/judge.py writes them), or None when it was not judged."""
+    path = Path(run_dir) / JUDGMENTS
+    return io.read_parquet(path, schemas.JUDGMENTS, "judgments table") if path.is_file() else None
+
+
+def write_tables(out: Path, predictions: pa.Table, dataset: io.Dataset) -> None:
+    """A run's tables from its predictions: predictions, scores (with the judge's verdicts, when the run was
+    judged) and aggregates (failed probes counted in n_errors)."""
+    scores = score_predictions(predictions, dataset.probes, dataset.manifest["family"], read_judgments(out))
+    io.write_parquet(predictions, out / "predictions.parquet")
+    io.write_parquet(scores, out / "scores.parquet")
+    io.write_parquet(aggregate(scores, dataset.probes, predictions), out / "aggregates.parquet")

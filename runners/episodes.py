@@ -192,7 +192,7 @@ def build_system(spec: str, use_cache: bool, seed: int) -> tuple[MemorySystem, A
     """The system of a run, and the response cache it answers from (None with --no-cache)."""
     from longbench_suite.registry import make_system
 
-    from .cache import ResponseCache
+    from longbench_suite.cache import ResponseCache
 
     cache = ResponseCache() if use_cache else None  # SQLite in WAL mode: processes may share the file
     try:

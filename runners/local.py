@@ -29,13 +29,12 @@ import pyarrow.compute as pc
 from rich.console import Console
 
 from longbench_suite import io, provenance, schemas
-from longbench_suite.aggregate import aggregate
 from longbench_suite.costs import run_costs
 from longbench_suite.errors import RunAborted, UserError, one_line
 from longbench_suite.lock import clear, only_lock, run_lock
 from longbench_suite.protocol import Condition, MemorySystem
 from longbench_suite.registry import condition_warning, task_family
-from longbench_suite.scoring import score_predictions
+from longbench_suite.scoring import write_tables
 from longbench_suite.spec import parse_spec, scrub
 
 from .episodes import (
@@ -498,13 +497,3 @@ def _sample_log(out: Path, dataset: io.Dataset, manifest: dict, probe_ids: set[s
     for name in (PROMPTS, CONTEXTS):  # an earlier execution's log would no longer match the predictions
         (out / name).unlink(missing_ok=True)
     return {"logged": False}
-
-
-def write_tables(out: Path, predictions: pa.Table, dataset: io.Dataset) -> None:
-    """Scores (with the judge's verdicts in judgments.parquet, when the run was judged) and aggregates."""
-    from longbench_suite.judge import read_judgments
-
-    scores = score_predictions(predictions, dataset.probes, dataset.manifest["family"], read_judgments(out))
-    io.write_parquet(predictions, out / "predictions.parquet")
-    io.write_parquet(scores, out / "scores.parquet")
-    io.write_parquet(aggregate(scores, dataset.probes, predictions), out / "aggregates.parquet")  # failed probes: n_errors

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from longbench_suite.errors import UserError
 
-from .embedded_model import cache_dir
+from longbench_suite.cache import cache_dir
 from .model_specs import ModelSpec, model_spec, vllm_command
 
 SUPERVISOR_GRACE_S = 15.0  # a ready vLLM exits within a second of SIGTERM; GPU teardown takes longer

@@ -26,7 +26,8 @@ from longbench_suite import gate as g
 from longbench_suite import gate_cli, io, schemas
 from longbench_suite.errors import UserError
 from longbench_suite.generate import generate_dataset
-from runners.local import RunConfig, run, write_tables
+from longbench_suite.scoring import write_tables
+from runners.local import RunConfig, run
 
 APP = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 APP.command()(gate_cli.gate)

@@ -19,7 +19,8 @@ from scipy.stats import binom
 from lbs_testutil import lbs, make_needle
 from longbench_suite import gate as g
 from longbench_suite import io, schemas
-from runners.local import RunConfig, run, write_tables
+from longbench_suite.scoring import write_tables
+from runners.local import RunConfig, run
 
 
 def blank(base: Path, data: Path, out: Path, count: int) -> Path:

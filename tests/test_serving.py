@@ -22,7 +22,7 @@ from longbench_suite.errors import SystemFailure, UserError
 from longbench_suite.protocol import Probe, SystemContext
 from longbench_suite.registry import make_system
 from longbench_suite.spec import parse_spec
-from runners.cache import ResponseCache
+from longbench_suite.cache import ResponseCache, cache_dir
 from runners.model_specs import load_model_specs, model_spec, vllm_command
 from runners.vllm_server import ServerStartError, VLLMServer, _group_alive, free_port, gpu_present
 
@@ -107,7 +107,7 @@ def test_build_happens_once_across_threads(tmp_path: Path, monkeypatch: pytest.M
         time.sleep(0.3)  # the second caller waits on the lock meanwhile
         (out / "done").write_text("x")
 
-    target = embedded_model.cache_dir() / "models" / "thing"
+    target = cache_dir() / "models" / "thing"
     results: list[Path] = []
     threads = [
         threading.Thread(target=lambda: results.append(embedded_model._build_atomically(target, build, "test")))

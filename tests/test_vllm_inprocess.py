@@ -141,7 +141,7 @@ def test_choice_logprobs_match_an_independent_forward_pass(system, tiny):
 
 
 def test_cached_answers_come_back_without_the_engine(system, tmp_path):
-    from runners.cache import ResponseCache
+    from longbench_suite.cache import ResponseCache
 
     p = probe(3)
     with ResponseCache(tmp_path / "cache.sqlite") as cache:
@@ -276,7 +276,7 @@ def test_the_watchdog_ends_the_engine_processes_when_lbs_is_killed():
     a sleeper (the engine core's role) and the watchdog, and is killed."""
     stand_in = (
         "import subprocess, sys, time\n"
-        "from adapters.vllm_inprocess import start_watchdog\n"
+        "from adapters._vllm_watchdog import start_watchdog\n"
         "core = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
         "start_watchdog([core.pid])\n"
         "print(core.pid, flush=True)\n"
