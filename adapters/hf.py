@@ -232,7 +232,7 @@ class HFSystem(MemorySystem):
         return {k: getattr(self, k) for k in SAMPLING_KEYS}
 
     def _cache_key(self, prompt: str, probe: Probe) -> str:
-        from runners.cache import ResponseCache
+        from longbench_suite.cache import ResponseCache
 
         if self._identity is None:
             self._identity = self._model_identity()
@@ -270,12 +270,14 @@ class HFSystem(MemorySystem):
             ids = ids[: n // 2] + ids[len(ids) - (n - n // 2) :]
         return list(ids)
 
-    def _generate(self, prompt: str, probe: Probe) -> Answer:
+    def _generate(self, prompt: str | list[int], probe: Probe, past_key_values: Any = None) -> Answer:
+        """Answer from a prompt (text, or token ids already encoded); `past_key_values`: a cache that
+        holds the first tokens of those ids (adapters/kv_cache.py), generation computes the rest."""
         import torch
         from transformers import GenerationConfig
 
         t0 = time.perf_counter()
-        ids = self._encode(prompt)
+        ids = self._encode(prompt) if isinstance(prompt, str) else list(prompt)
         input_ids = torch.tensor([ids], device=self.model.device)
         sampled = self.temperature > 0
         config = GenerationConfig(
@@ -292,8 +294,9 @@ class HFSystem(MemorySystem):
         try:
             with torch.inference_mode(), torch.random.fork_rng(devices=cuda):
                 torch.manual_seed(self.seed)
+                kept = {"past_key_values": past_key_values} if past_key_values is not None else {}
                 out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                                          generation_config=config)
+                                          generation_config=config, **kept)
                 sequence = (out.sequences if hasattr(out, "sequences") else out)[0].tolist()
                 first_logits = out.logits[0][0] if getattr(out, "logits", None) else None
                 if probe.choices and first_logits is None:  # a custom generate() that returns no logits

@@ -5,7 +5,8 @@ reading through `spy`: a reader that answers by echoing what it was asked (so wh
 is text of the episodes it ingested) and records every call. The checks:
 
 - reset forgets: every call made while an episode is current (its ingest and its probes) carries no
-  text unique to another episode (each joint-recall episode has its own keys and values);
+  text unique to another episode (no run of three words found only in another episode's text; each
+  joint-recall episode has its own keys, values and filler prose);
 - no gold or choices: the reader's probes never hold gold, choices or meta;
 - ingest once: the memory's ingest runs once per episode (the spy's ingest is never called: a memory
   reads through its reader, it does not hand the reader the episode).
@@ -18,7 +19,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -81,8 +81,8 @@ def run_contract(spec: str, tmp_path: Path, samples: int = 3, concurrency: int =
 
 
 def _unique_words(data: Path) -> dict[str, set[str]]:
-    """episode_id -> the words of its text that appear in no other episode's text and in no question
-    (a question's template words are in every prompt)."""
+    """episode_id -> the word trigrams of its text that appear in no other episode's text and in no
+    question (a question's template words are in every prompt)."""
     episodes = pq.read_table(data / "episodes.parquet").to_pylist()
     asked = set().union(*(_words(q) for q in pq.read_table(data / "probes.parquet").column("question").to_pylist()))
     words = {e["episode_id"]: _words(e["text"]) - asked for e in episodes}
@@ -90,7 +90,10 @@ def _unique_words(data: Path) -> dict[str, set[str]]:
 
 
 def _words(text: str) -> set[str]:
-    return set(re.findall(r"[A-Za-z0-9]{4,}", text))
+    """Word trigrams: a memory's own prompt words may happen to occur in one episode's prose, but a
+    run of three of its words does not."""
+    words = re.findall(r"[A-Za-z0-9]+", text.lower())
+    return {" ".join(words[i:i + 3]) for i in range(len(words) - 2)}
 
 
 def assert_contract(manifest: dict, calls: list[Call], data: Path) -> None:
@@ -98,7 +101,6 @@ def assert_contract(manifest: dict, calls: list[Call], data: Path) -> None:
     assert manifest["status"] == "complete", manifest.get("counts")
     assert not [c for c in calls if c.kind == "ingest"], "the memory handed its reader the episode"
     unique = _unique_words(data)
-    probes = {p["probe_id"]: p["episode_id"] for p in pq.read_table(data / "probes.parquet").to_pylist()}
     answered = [c for c in calls if c.kind == "answer"]
     assert answered, "the reader was never asked anything"
     for c in answered:

@@ -239,7 +239,7 @@ def test_prompts_follow_openai_compat_conventions(tiny):
 
 
 def test_sampling_seed_cache_and_truncation(tiny, memo, tmp_path):
-    from runners.cache import ResponseCache
+    from longbench_suite.cache import ResponseCache
 
     probe = _probe(max_new_tokens=12)
     sampled = make_system(f"hf:{tiny},temperature=1,seed=3")
