@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import functools
 import random
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 from longbench_suite.errors import UserError
 
+from ._content import CONTENT, load
 from .sources import iter_rows, load_dataset_source
 
 # --- content ------------------------------------------------------------------------------------
@@ -30,7 +29,6 @@ from .sources import iter_rows, load_dataset_source
 # Sessions draw by position, so the files' order is part of the output: the same seed gives the same
 # session only while lists keep their order and length.
 
-CONTENT = Path(__file__).parent / "content"
 
 
 @dataclass(frozen=True)
@@ -52,14 +50,10 @@ class _Topic:
     offers: tuple[str, ...]  # closing offers
 
 
-def _read(name: str) -> dict:
-    return tomllib.loads((CONTENT / name).read_text(encoding="utf-8"))
-
-
 @functools.cache
 def _shared() -> dict:
     """conversations.toml: word banks, closing offers and the prefixes of user turns."""
-    return _read("conversations.toml")
+    return load("conversations.toml")
 
 
 @functools.cache
@@ -90,7 +84,7 @@ def _turn(data: dict) -> _Turn:
 @functools.cache
 def _topics() -> dict[str, _Topic]:
     """conversations_topics.toml: topic name -> its requests, follow-ups and closing offers, in file order."""
-    topics = _read("conversations_topics.toml")
+    topics = load("conversations_topics.toml")
     for name, topic in topics.items():
         _checked(topic, {"asks", "follow", "offers"}, f"topic {name!r}")
     return {name: _Topic(tuple(map(_turn, topic["asks"])), tuple(map(_turn, topic.get("follow", ()))),

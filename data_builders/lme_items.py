@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import functools
 import random
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
+
+from ._content import frozen, load
 
 QUESTION_TYPES = ("single-session-user", "single-session-assistant", "single-session-preference",
                   "multi-session", "temporal-reasoning", "knowledge-update")
@@ -79,32 +79,21 @@ class Persona:
 
 # --- the content files ---------------------------------------------------------------------------
 
-_CONTENT = Path(__file__).parent / "content"
 # word banks shared by every type, then one file per question type (its scenarios' prose and banks)
 _FILES = ("lme_items.toml", "lme_items_ssu.toml", "lme_items_ssa.toml", "lme_items_ssp.toml", "lme_items_ms.toml",
           "lme_items_tr.toml", "lme_items_ku.toml")
-
-
-def _frozen(value):
-    """Arrays as tuples (the draws and the items' repr depend on it); tables stay dicts, in file order."""
-    if isinstance(value, list):
-        return tuple(_frozen(x) for x in value)
-    if isinstance(value, dict):
-        return {k: _frozen(v) for k, v in value.items()}
-    return value
 
 
 @functools.cache
 def _content() -> dict:
     merged: dict = {}
     for name in _FILES:
-        with open(_CONTENT / name, "rb") as f:
-            data = tomllib.load(f)
+        data = load(name)
         clash = merged.keys() & data.keys()
         if clash:
             raise ValueError(f"{name} redefines {', '.join(sorted(clash))}")
         merged.update(data)
-    return _frozen(merged)
+    return frozen(merged)
 
 
 def _bank(path: str):
@@ -1142,7 +1131,6 @@ KU = "knowledge-update"
 
 
 def _ku_days(rng: random.Random, max_days: int) -> tuple[int, int]:
-    txt = _text("ku_days")
     old, new = _days(rng, max_days, 2)
     return old, new
 
@@ -1156,7 +1144,6 @@ def _distinct_numbers(rng: random.Random, draw: Callable[[], tuple[int, int]]) -
 
 def _ku_item(scenario: str, abst: bool, q: str, abst_q: str, old_ev: Evidence, new_ev: Evidence, old, new,
              gold, check: str, answer: str, abst_answer: str, asked_about: str, **facts) -> Item:
-    txt = _text("ku_item")
     facts = {"old": old, "new": new, "old_days_before": old_ev.days_before, "new_days_before": new_ev.days_before,
              **facts}
     return _item(KU, scenario, abst, abst_q if abst else q, [old_ev, new_ev], facts, answer=answer, gold=gold,

@@ -27,30 +27,20 @@ keeps the world state, the draws and the rules that pick and fill a template.
 from __future__ import annotations
 
 import random
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any, Iterator
 
+from data_builders._content import frozen, load
 from data_builders.haystack import derive_seed
 
 # --- the content ---------------------------------------------------------------------------------
-
-CONTENT = Path(__file__).parent / "content" / "narrative.toml"
-
-
-def _frozen(value: Any) -> Any:
-    """TOML lists as tuples, all the way down (jobs and animals are tuples, as the draws expect)."""
-    if isinstance(value, dict):
-        return {k: _frozen(v) for k, v in value.items()}
-    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
 
 
 @cache
 def _content() -> dict[str, Any]:
     """content/narrative.toml, read once per process."""
-    return _frozen(tomllib.loads(CONTENT.read_text(encoding="utf-8")))
+    return frozen(load("narrative.toml"))
 
 
 def _bank(name: str) -> tuple:

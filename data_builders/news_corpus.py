@@ -12,25 +12,16 @@ article of the same call (names and numbers are drawn without replacement; the b
 from __future__ import annotations
 
 import random
-import tomllib
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-CONTENT = Path(__file__).parent / "content" / "news_corpus.toml"
-
-
-def _frozen(value: Any) -> Any:
-    """TOML lists as tuples, all the way down."""
-    if isinstance(value, dict):
-        return {k: _frozen(v) for k, v in value.items()}
-    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
+from data_builders._content import frozen, load
 
 
 @cache
 def _content() -> dict[str, Any]:
     """content/news_corpus.toml, read once per process; the word lists in [banks] split on whitespace."""
-    content = _frozen(tomllib.loads(CONTENT.read_text(encoding="utf-8")))
+    content = frozen(load("news_corpus.toml"))
     banks = content["banks"]
     for key in ("first_names", "last_names", "stem_a", "stem_b", "cities"):
         banks[key] = tuple(banks[key].split())
