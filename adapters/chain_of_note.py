@@ -22,45 +22,34 @@ from longbench_suite.errors import UserError
 from longbench_suite.protocol import Answer, Episode, MemorySystem, Probe, SystemContext
 from longbench_suite.spec import SystemSpec
 
+from ._reader_memory import ReaderMemory, gather_all, known_sum, make_reader
+
 NOTE_TOKENS = 256  # budget of one session's notes
 NOTE_CONCURRENCY = 8
 _NOTHING = "nothing relevant"
 
 
-class ChainOfNote(MemorySystem):
+class ChainOfNote(ReaderMemory[list[dict]]):
+    needs = "Chain-of-Note needs the history; not under no-context"
+
     def __init__(self, inner: MemorySystem):
         from tasks.longmemeval import Template
 
-        self.inner = inner
-        self.name = f"con:{inner.name}"
-        self.concurrent_episodes = inner.concurrent_episodes
+        super().__init__(inner, "con")  # per episode: its sessions in date order
+        self.concurrent_episodes = inner.concurrent_episodes  # the sessions are read by episode id
         self.preferred_concurrency = getattr(inner, "preferred_concurrency", None)  # e.g. a batching engine
         self.template = Template.load("default")
-        self._sessions: dict[str, list[dict]] = {}
-
-    async def check(self) -> None:
-        await self.inner.check()
-
-    async def reset(self) -> None:
-        self._sessions.clear()
-        await self.inner.reset()
 
     async def ingest(self, episode: Episode) -> None:
         if not episode.sessions:
             raise UserError("con: Chain-of-Note reads dated sessions; this dataset's episodes have none (use it on longmemeval)")
         from tasks.longmemeval import sort_sessions
 
-        self._sessions[episode.episode_id] = sort_sessions(episode.sessions)
+        self._episodes[episode.episode_id] = sort_sessions(episode.sessions)
         await self.inner.ingest(episode)
 
-    async def release(self, episode: Episode) -> None:
-        self._sessions.pop(episode.episode_id, None)
-        await self.inner.release(episode)
-
     async def answer(self, probe: Probe) -> Answer:
-        sessions = self._sessions.get(probe.episode_id)
-        if sessions is None:
-            raise UserError("con: nothing ingested for this question (Chain-of-Note needs the history; not under no-context)")
+        sessions = self.state(probe)
         t0 = time.monotonic()
         limit = asyncio.Semaphore(NOTE_CONCURRENCY)
 
@@ -72,7 +61,7 @@ class ChainOfNote(MemorySystem):
                     probe_id=f"{probe.probe_id}#note{index}", episode_id=probe.episode_id, question=prompt,
                     answer_prefix="", context=None, max_new_tokens=NOTE_TOKENS))
 
-        notes = await asyncio.gather(*[notes_on(i, s) for i, s in enumerate(sessions, 1)])
+        notes = await gather_all([notes_on(i, s) for i, s in enumerate(sessions, 1)])
         blocks = [
             self.template.note.format(index=i, date=s["date"], notes=n.text.strip())
             for i, (s, n) in enumerate(zip(sessions, notes), 1)
@@ -83,8 +72,8 @@ class ChainOfNote(MemorySystem):
         used = [final, *notes]
         return Answer(
             text=final.text,
-            prompt_tokens=_total(a.prompt_tokens for a in used),
-            completion_tokens=_total(a.completion_tokens for a in used),
+            prompt_tokens=known_sum(a.prompt_tokens for a in used),
+            completion_tokens=known_sum(a.completion_tokens for a in used),
             latency_s=time.monotonic() - t0,
             cache_hit=all(a.cache_hit for a in used),
             model=final.model,
@@ -95,20 +84,9 @@ class ChainOfNote(MemorySystem):
         return {"name": self.name, "reader": "chain-of-note", "note_tokens": NOTE_TOKENS, "inner": inner,
                 "sampling": inner.get("sampling", {})}
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-def _total(values) -> int | None:
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
-
 
 def _con(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
-    from longbench_suite.registry import make_system
-
-    assert spec.inner is not None
-    return ChainOfNote(make_system(spec.inner, ctx))
+    return ChainOfNote(make_reader(spec, ctx))
 
 
 SYSTEMS = {"con": _con}

@@ -53,18 +53,18 @@ import difflib
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from longbench_suite.errors import UserError
 from longbench_suite.io import read_toml
 from longbench_suite.protocol import Answer, Condition, Episode, MemorySystem, PerEpisode, Probe, SystemContext
 from longbench_suite.spec import SystemSpec, check_options, option_choice, option_number
 
 from . import _facts
+from ._reader_memory import ReaderMemory, gather_all, make_reader, with_recall
 from ._retrievers import BM25
 from .retrieval import REPORTED_IDS, query_text
 from .summary_memory import Unit, answer_tokens, episode_units, ingest_probe, reply, require_reader, sentences
@@ -165,37 +165,28 @@ def sentence_facts(unit: Unit) -> list[str]:
 
 
 # -- the memory ----------------------------------------------------------------------------------------
-class FactsMemory(MemorySystem):
+class FactsMemory(ReaderMemory[_Episode]):
     condition_override = Condition.IN_MEMORY  # the probe comes without context; the memory supplies it
-    concurrent_episodes = False
+    needs = "the fact memory needs the episode"
 
     def __init__(self, inner: MemorySystem, *, k: int, extract: str, candidates: int, chunk_tokens: int):
         if extract == "llm":
             require_reader(inner, "facts")
-        self.inner = inner
+        super().__init__(inner, "facts")
         self.k, self.extract, self.candidates, self.chunk_tokens = k, extract, candidates, chunk_tokens
-        self.name = f"facts:{inner.name}"
         self.privileged = inner.privileged and extract == "sentences"  # no model writes: a baseline may read
         self.retriever = BM25()
         self.templates = read_toml(TEMPLATES, "fact memory prompts")
-        self._episodes: dict[str, _Episode] = {}
         self.memory_bytes, self.memory_items, self.ingest_tokens, self.index_bytes = (PerEpisode() for _ in range(4))
         self.operations: Counter[str] = Counter()
         self._limit: asyncio.Semaphore | None = None
         self._tokens = 0  # the current episode's ingest tokens
 
-    async def check(self) -> None:
-        await self.inner.check()
-
-    async def reset(self) -> None:
-        self._episodes.clear()
-        await self.inner.reset()
-
     # -- ingest -------------------------------------------------------------------------------------
     async def ingest(self, episode: Episode) -> None:
         self._limit, self._tokens = asyncio.Semaphore(CONCURRENCY), 0
         units = episode_units(episode, self.chunk_tokens)
-        extracted = await asyncio.gather(*[self._extract(episode, u) for u in units])
+        extracted = await gather_all([self._extract(episode, u) for u in units])
         store = Store()
         for unit, facts in zip(units, extracted):
             await self._merge(episode, store, unit, facts)
@@ -240,7 +231,7 @@ class FactsMemory(MemorySystem):
         ids = sorted(before)
         index = await self._index([before[i].text for i in ids])
         similar = [await self._similar(index, ids, fact) for fact in fresh]
-        decisions = await asyncio.gather(*[self._decide(episode, unit, n, fact, near, before)
+        decisions = await gather_all([self._decide(episode, unit, n, fact, near, before)
                                            for n, (fact, near) in enumerate(zip(fresh, similar))])
         changed: set[int] = set()
         for fact, decision in zip(fresh, decisions):
@@ -300,21 +291,15 @@ class FactsMemory(MemorySystem):
             return
         self.operations[decision.op] += 1
 
-    async def release(self, episode: Episode) -> None:
-        self._episodes.pop(episode.episode_id, None)
-        await self.inner.release(episode)
-
     # -- answer -------------------------------------------------------------------------------------
     async def answer(self, probe: Probe) -> Answer:
-        state = self._episodes.get(probe.episode_id)
-        if state is None:
-            raise UserError("facts: nothing ingested for this question (the fact memory needs the episode)")
+        state = self.state(probe)
         t0 = time.monotonic()
         ranked = await self._rank(state, probe.question)
         read = sorted(ranked[: self.k], key=lambda f: f.written)
         t = self.templates
         lines = "\n".join(t["fact"].format(when=self._when(f.date), text=f.text) for f in read) or "(none)"
-        final = await self.inner.answer(replace(probe, context=t["context"].format(facts=lines)))
+        final = await self.inner.answer(with_recall(probe, t["context"].format(facts=lines)))
         sessions = list(dict.fromkeys(f.session_id for f in ranked if f.session_id))[:REPORTED_IDS]
         return reply(final, t0, sessions or None)
 
@@ -338,26 +323,17 @@ class FactsMemory(MemorySystem):
             "ingest_tokens": self.ingest_tokens.summary(), "index_bytes": self.index_bytes.summary(),
             "operations": dict(sorted(self.operations.items())) or None,
         }
-        reader = self.inner.footprint()
-        if reader:
-            out["reader"] = reader
-        return {k: v for k, v in out.items() if v is not None}
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+        return self.with_reader(out)
 
 
 def _facts_memory(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
     """`facts[k=10,extract=llm]:SPEC`: a Mem0-style store of facts with add/update/delete, read top-k."""
-    from longbench_suite.registry import make_system
-
-    assert spec.inner is not None
     check_options(spec, OPTIONS)
     k = option_number(spec, "k", DEFAULT_K, int, 1)
     extract = option_choice(spec, "extract", EXTRACTS, "llm")
     candidates = option_number(spec, "candidates", DEFAULT_CANDIDATES, int, 1)
     chunk_tokens = option_number(spec, "chunk_tokens", DEFAULT_CHUNK_TOKENS, int, 16)
-    return FactsMemory(make_system(spec.inner, ctx), k=k, extract=extract, candidates=candidates, chunk_tokens=chunk_tokens)
+    return FactsMemory(make_reader(spec, ctx), k=k, extract=extract, candidates=candidates, chunk_tokens=chunk_tokens)
 
 
 SYSTEMS = {"facts": _facts_memory}

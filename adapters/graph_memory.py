@@ -45,7 +45,7 @@ import importlib.util
 import json
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ from longbench_suite.io import read_toml
 from longbench_suite.protocol import Answer, Condition, Episode, MemorySystem, PerEpisode, Probe, SystemContext
 from longbench_suite.spec import SystemSpec, check_options, option_choice, option_number
 
+from ._reader_memory import ReaderMemory, gather_all, known_sum, make_reader, with_recall
 from ._retrieval_items import Item, chunk_items, render, reported_ids, session_items
 from ._retrievers import BM25
 from .retrieval import REPORTED_IDS, query_text
@@ -321,9 +322,9 @@ class _Counts:
 # -- the memory -----------------------------------------------------------------------------------
 
 
-class GraphMemory(MemorySystem):
+class GraphMemory(ReaderMemory[EpisodeGraph]):
     condition_override = Condition.IN_MEMORY  # the probe comes without context; we supply what we retrieve
-    concurrent_episodes = False
+    needs = "graph memory needs the episode"
 
     def __init__(self, inner: MemorySystem, *, extract: str, k: int, damping: float, chunk_tokens: int):
         from tasks.longmemeval import Template
@@ -331,27 +332,14 @@ class GraphMemory(MemorySystem):
         if extract == "llm" and inner.privileged:
             raise UserError("graph: extract=llm needs a reader that reads (a model), not a baseline that knows "
                             "the gold; use extract=rules")
-        self.inner = inner
+        super().__init__(inner, "graph")
         self.extract, self.k, self.damping, self.chunk_tokens = extract, k, damping, chunk_tokens
-        self.name = f"graph:{inner.name}"
         self.preferred_concurrency = getattr(inner, "preferred_concurrency", None)
         self.privileged = inner.privileged
         self.template = Template.load("default")
         self.retriever = BM25()
-        self._episodes: dict[str, EpisodeGraph] = {}
         self._costs = {"memory_bytes": PerEpisode(), "memory_items": PerEpisode(), "ingest_tokens": PerEpisode()}
         self._counts = _Counts()
-
-    async def check(self) -> None:
-        await self.inner.check()
-
-    async def reset(self) -> None:
-        self._episodes.clear()
-        await self.inner.reset()
-
-    async def release(self, episode: Episode) -> None:
-        self._episodes.pop(episode.episode_id, None)
-        await self.inner.release(episode)
 
     async def ingest(self, episode: Episode) -> None:
         import networkx as nx
@@ -390,27 +378,22 @@ class GraphMemory(MemorySystem):
             self._counts.triples += len(triples or [])
             return triples or [], (reply.prompt_tokens or 0) + (reply.completion_tokens or 0)
 
-        return list(await asyncio.gather(*[one(i, p) for i, p in enumerate(passages)]))
+        return await gather_all([one(i, p) for i, p in enumerate(passages)])
 
     async def answer(self, probe: Probe) -> Answer:
-        state = self._episodes.get(probe.episode_id)
-        if state is None:
-            raise UserError("graph: nothing ingested for this question (graph memory needs the episode)")
+        state = self.state(probe)
         t0 = time.monotonic()
         query = query_text(probe.question)
         entities, asked = await self._question_entities(state, probe, query)
         ranked = await self._rank(state, query, entities)
         context = render([state.passages[i] for i in ranked[: self.k]], self.template)
-        question = probe.question
-        if context and self.template.memory_instruction and question.startswith(self.template.memory_instruction):
-            question = question.removeprefix(self.template.memory_instruction).lstrip()  # as retrieval.py
-        final = await self.inner.answer(replace(probe, context=context, question=question))
+        final = await self.inner.answer(with_recall(probe, context))
         used = [final, *asked]
         return Answer(
             text=final.text,
             choice_logprobs=final.choice_logprobs,
-            prompt_tokens=_total(a.prompt_tokens for a in used),
-            completion_tokens=_total(a.completion_tokens for a in used),
+            prompt_tokens=known_sum(a.prompt_tokens for a in used),
+            completion_tokens=known_sum(a.completion_tokens for a in used),
             latency_s=time.monotonic() - t0,
             retrieved_ids=reported_ids([state.passages[i] for i in ranked], REPORTED_IDS) if ranked else None,
             cache_hit=all(a.cache_hit for a in used),
@@ -461,30 +444,16 @@ class GraphMemory(MemorySystem):
         }
 
     def footprint(self) -> dict[str, Any]:
-        out: dict[str, Any] = {name: s for name, cost in self._costs.items() if (s := cost.summary()) is not None}
+        out: dict[str, Any] = {name: cost.summary() for name, cost in self._costs.items()}  # None: left out
         c = self._counts
         out["graph"] = {"extract": self.extract, "answers": c.answers, "fallback": c.fallback}
         if self.extract == "llm":
             out["graph"].update(calls=c.calls, unparsed=c.unparsed, triples=c.triples)
-        reader = self.inner.footprint()
-        if reader:
-            out["reader"] = reader
-        return out
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-def _total(values) -> int | None:
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
+        return self.with_reader(out)
 
 
 def _graph(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
     """`graph[extract=rules,k=5]:SPEC`: a knowledge graph of each episode, read with any system."""
-    from longbench_suite.registry import make_system
-
-    assert spec.inner is not None
     check_options(spec, OPTIONS)
     if importlib.util.find_spec("networkx") is None:
         raise UserError("graph: the graph memory needs networkx; "
@@ -493,7 +462,7 @@ def _graph(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
     k = option_number(spec, "k", DEFAULT_K, int, 1)
     damping = option_number(spec, "damping", 0.5, float, 0.01, 0.99)
     chunk_tokens = option_number(spec, "chunk_tokens", 256, int, 16)
-    return GraphMemory(make_system(spec.inner, ctx), extract=extract, k=k, damping=damping, chunk_tokens=chunk_tokens)
+    return GraphMemory(make_reader(spec, ctx), extract=extract, k=k, damping=damping, chunk_tokens=chunk_tokens)
 
 
 SYSTEMS = {"graph": _graph}

@@ -39,7 +39,8 @@ Policies:
   Needs rotate-half RoPE and full attention in every layer (checked when the system is made, on the
   model itself: one short forward pass at shifted positions).
 - quant: transformers' QuantizedCache with the HQQ backend (`pip install 'longbench-suite[memory]'`),
-  `bits` 4 (default) or 8, in groups of 64 values of one token's head vector (axis 1, keys and values
+  `bits` 4 (default) or 8, in groups of 64 values of one token's head vector (32 where 4-bit packing
+  needs an even number of groups per token; axis 1, keys and values
   alike; KIVI, which transformers' QuantizedCache follows, groups keys per channel). The prefix is quantized after
   its prefill (the prefill itself attends in full precision); the probe's tokens stay in full
   precision until 128 of them accumulate, then the library quantizes everything again (its
@@ -184,7 +185,7 @@ class KVCacheMemory(MemorySystem):
         if self.policy.name != "quant":
             return DynamicCache(config=config)
         return QuantizedCache(QUANT_BACKEND, config, nbits=self.policy.bits, axis_key=1, axis_value=1,
-                              q_group_size=_group_size(config), residual_length=QUANT_RESIDUAL)
+                              q_group_size=_group_size(config, self.policy.bits), residual_length=QUANT_RESIDUAL)
 
     def _compress(self, cache: Any, ids: list[int]) -> list[int]:
         """Apply the policy to a freshly prefilled cache; the tokens its entries now stand for."""
@@ -330,10 +331,17 @@ def _head_dim(config: Any) -> int:
     return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
-def _group_size(config: Any) -> int:
-    """HQQ's group (values quantized together): 64, or the head size when 64 does not divide it."""
-    head_dim = _head_dim(config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config)
-    return QUANT_GROUP if head_dim % QUANT_GROUP == 0 else head_dim
+def _group_size(config: Any, bits: int) -> int:
+    """HQQ's group (values quantized together): 64, or the head size when 64 does not divide it. At 4 bits
+    HQQ packs two groups in a byte, so a layer's groups per token (KV heads x head size / group) must be
+    even, or a cache of an odd number of tokens cannot be packed (SmolLM2: 3 KV heads): halve it then."""
+    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    head_dim = _head_dim(text)
+    group = QUANT_GROUP if head_dim % QUANT_GROUP == 0 else head_dim
+    heads = getattr(text, "num_key_value_heads", None) or text.num_attention_heads
+    if bits == 4 and (heads * head_dim // group) % 2 and group % 2 == 0:
+        group //= 2
+    return group
 
 
 def _check_policy(model: Any, policy: Policy) -> Any:
@@ -361,7 +369,7 @@ def _check_quant(model: Any, policy: Policy) -> None:
                         "install it with pip install 'longbench-suite[memory]'")
     try:
         QuantizedCache(QUANT_BACKEND, model.config, nbits=policy.bits, axis_key=1, axis_value=1,
-                       q_group_size=_group_size(model.config), residual_length=QUANT_RESIDUAL)
+                       q_group_size=_group_size(model.config, policy.bits), residual_length=QUANT_RESIDUAL)
     except (ValueError, ImportError, TypeError) as e:
         raise UserError(f"kv[policy=quant] cannot quantize the cache of {type(model).__name__}: {one_line(e, 200)}") from None
 
@@ -389,6 +397,9 @@ def _rope_frequencies(model: Any) -> Any:
             position_ids = torch.arange(ids.shape[1], device=model.device)[None] + offset
             model(input_ids=ids, position_ids=position_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
             keys.append(cache.layers[0].keys)
+        if 2 * inv_freq.numel() != keys[0].shape[-1]:  # partial rotary (GPT-NeoX rotary_pct, Phi): not re-rotated here
+            raise UserError(f"kv[policy=sinks]: {name} rotates only part of each head (partial RoPE); "
+                            "this policy re-rotates whole heads")
         moved = rotate_keys(keys[0], shift, inv_freq)
         tolerance = 1e-3 if keys[0].dtype == torch.float32 else 5e-2
         scale = float(keys[1].abs().max()) or 1.0

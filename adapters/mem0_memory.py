@@ -65,7 +65,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -74,6 +74,7 @@ from longbench_suite.io import read_toml
 from longbench_suite.protocol import Answer, Condition, Episode, MemorySystem, PerEpisode, Probe, SystemContext
 from longbench_suite.spec import SystemSpec, check_options, check_url, option_number
 
+from ._reader_memory import make_reader, with_recall
 from ._retrieval_items import chunk_items
 
 TEMPLATES = Path(__file__).parent / "templates" / "mem0_memory.toml"
@@ -159,7 +160,7 @@ def import_mem0() -> Any:
     """mem0's Memory class, telemetry and notices off; one-line UserError when the extra is missing."""
     os.environ["MEM0_TELEMETRY"] = "False"  # read once, when mem0.memory.telemetry is imported
     if not os.environ.get("MEM0_DIR"):  # mem0 writes an anonymous id there at import (default ~/.mem0)
-        from runners.embedded_model import cache_dir
+        from longbench_suite.cache import cache_dir
 
         os.environ["MEM0_DIR"] = str(cache_dir() / "mem0")
     try:
@@ -446,8 +447,7 @@ class Mem0Memory(MemorySystem):
         query = query_text(probe.question)
         found = await self._call("search", lambda: memory.search(
             query, filters={"user_id": user}, top_k=self.options.k, threshold=self.options.threshold))
-        final = await self.inner.answer(replace(probe, context=self.render(found.get("results") or []),
-                                                question=self._question(probe.question)))
+        final = await self.inner.answer(with_recall(probe, self.render(found.get("results") or [])))
         return Answer(text=final.text, choice_logprobs=final.choice_logprobs, prompt_tokens=final.prompt_tokens,
                       completion_tokens=final.completion_tokens, latency_s=time.monotonic() - t0,
                       cache_hit=final.cache_hit, model=final.model)
@@ -460,14 +460,6 @@ class Mem0Memory(MemorySystem):
             when = t["dated"].format(timestamp=stamp) if stamp else ""
             lines.append(t["memory"].format(text=str(m.get("memory", "")).strip(), when=when))
         return t["context"].format(memories="\n".join(lines) or t["empty"])
-
-    def _question(self, question: str) -> str:
-        """As retrieval does: the memories are in the prompt now, so the in-memory opening ("answer from
-        what you remember") of a LongMemEval question is dropped."""
-        from tasks.longmemeval import Template
-
-        opening = Template.load("default").memory_instruction
-        return question.removeprefix(opening).lstrip() if opening and question.startswith(opening) else question
 
     def describe(self) -> dict[str, Any]:
         import importlib.metadata
@@ -516,13 +508,10 @@ class Mem0Memory(MemorySystem):
 
 def _mem0(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
     """`mem0[embed_model=M,...]:READER`: the mem0ai library as the memory, any system as the reader."""
-    from longbench_suite.registry import make_system
-
-    assert spec.inner is not None
     options = parse_options(spec)
     memory_class = import_mem0()  # before the reader: a missing library must not start a server
     work_dir = ctx.work_dir if ctx.work_dir and Path(ctx.work_dir).is_dir() else None
-    return Mem0Memory(make_system(spec.inner, ctx), options, memory_class, work_dir)
+    return Mem0Memory(make_reader(spec, ctx), options, memory_class, work_dir)
 
 
 SYSTEMS = {"mem0": _mem0}

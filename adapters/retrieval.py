@@ -40,7 +40,7 @@ import asyncio
 import os
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,7 @@ from longbench_suite.spec import (
 )
 
 from . import _facts
+from ._reader_memory import ReaderMemory, gather_all, make_reader, with_recall
 from ._retrieval_items import (
     Item,
     chunk_items,
@@ -100,8 +101,9 @@ class _Usage:
     facts: int = 0
 
 
-class RetrievalMemory(MemorySystem):
+class RetrievalMemory(ReaderMemory[_Indexed]):
     condition_override = Condition.IN_MEMORY  # the probe comes without context; we supply what we retrieve
+    needs = "retrieval memory needs the episode"
 
     def __init__(self, inner: MemorySystem, retriever: Retriever, *, granularity: str | None, k: int | None,
                  time_filter: bool, chunk_tokens: int):
@@ -109,18 +111,16 @@ class RetrievalMemory(MemorySystem):
 
         if granularity == "fact" and inner.privileged:  # extraction asks the reader an open question
             raise UserError("retrieval: granularity=fact needs a reader that reads (a model), not a baseline that knows the gold")
-        self.inner = inner
+        super().__init__(inner, "retrieval")
         self.retriever = retriever
         self.granularity = granularity  # None: session when the episode has sessions, else chunk
         self.k = k  # None: DEFAULT_K of the granularity
         self.time_filter = time_filter
         self.chunk_tokens = chunk_tokens
-        self.name = f"retrieval:{inner.name}"
         self.concurrent_episodes = inner.concurrent_episodes  # our state is keyed by episode id
         self.preferred_concurrency = getattr(inner, "preferred_concurrency", None)  # e.g. a batching engine
         self.privileged = inner.privileged  # an oracle reader still needs its gold (meaningless, allowed)
         self.template = Template.load("default")
-        self._episodes: dict[str, _Indexed] = {}
         self._sizes: list[tuple[int, int]] = []  # (items, bytes) of every episode indexed
         self._granularities: set[str] = set()
         self._usage = _Usage()
@@ -128,11 +128,7 @@ class RetrievalMemory(MemorySystem):
     # -- protocol --------------------------------------------------------------------------------
     async def check(self) -> None:
         await self.retriever.check()
-        await self.inner.check()
-
-    async def reset(self) -> None:
-        self._episodes.clear()
-        await self.inner.reset()
+        await super().check()
 
     async def ingest(self, episode: Episode) -> None:
         granularity = self.granularity or ("session" if episode.sessions else "chunk")
@@ -172,26 +168,15 @@ class RetrievalMemory(MemorySystem):
             self._usage.facts += len(facts)
             return _facts.attach(facts, [turns_text(r) for r in split_rounds(session["turns"])])
 
-        return list(await asyncio.gather(*[extract(i, s) for i, s in enumerate(episode.sessions or [])]))
-
-    async def release(self, episode: Episode) -> None:
-        self._episodes.pop(episode.episode_id, None)
-        await self.inner.release(episode)
+        return await gather_all([extract(i, s) for i, s in enumerate(episode.sessions or [])])
 
     async def answer(self, probe: Probe) -> Answer:
-        state = self._episodes.get(probe.episode_id)
-        if state is None:
-            raise UserError("retrieval: nothing ingested for this question (retrieval memory needs the episode)")
+        state = self.state(probe)
         t0 = time.monotonic()
         ranked, in_window = await self._rank(state, probe)
         read = ranked[: min(in_window or len(ranked), self.k or DEFAULT_K[state.granularity])]
         context = render(read, self.template)
-        question = probe.question
-        if context and self.template.memory_instruction and question.startswith(self.template.memory_instruction):
-            # The retrieved history is in the prompt now: ask as LongMemEval's reader does, without the
-            # "answer from what you remember" opening of an in-memory question.
-            question = question.removeprefix(self.template.memory_instruction).lstrip()
-        final = await self.inner.answer(replace(probe, context=context, question=question))
+        final = await self.inner.answer(with_recall(probe, context))
         return Answer(
             text=final.text,
             choice_logprobs=final.choice_logprobs,
@@ -253,16 +238,13 @@ class RetrievalMemory(MemorySystem):
         if self._usage.calls:  # fact extraction: what ingest cost the reader
             out["ingest"] = {"calls": self._usage.calls, "prompt_tokens": self._usage.prompt_tokens,
                              "completion_tokens": self._usage.completion_tokens, "facts": self._usage.facts}
-        reader = self.inner.footprint()
-        if reader:
-            out["reader"] = reader
-        return out
+        return self.with_reader(out)
 
     async def aclose(self) -> None:
         try:
             await self.retriever.aclose()
         finally:
-            await self.inner.aclose()
+            await super().aclose()
 
 
 def query_text(question: str) -> str:
@@ -299,9 +281,6 @@ def make_retriever(spec: SystemSpec) -> Retriever:
 
 def _retrieval(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
     """`retrieval[k=5,granularity=round]:SPEC`: index each episode, retrieve the top k, read them with any system."""
-    from longbench_suite.registry import make_system
-
-    assert spec.inner is not None
     check_options(spec, OPTIONS)
     granularity = spec.option("granularity")
     if granularity is not None:
@@ -310,7 +289,7 @@ def _retrieval(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
     time_filter = bool(option_number(spec, "time_filter", 0, int, 0, 1))
     chunk_tokens = option_number(spec, "chunk_tokens", 256, int, 16)
     retriever = make_retriever(spec)  # before the reader: a bad option must not start a server
-    return RetrievalMemory(make_system(spec.inner, ctx), retriever, granularity=granularity, k=k,
+    return RetrievalMemory(make_reader(spec, ctx), retriever, granularity=granularity, k=k,
                            time_filter=time_filter, chunk_tokens=chunk_tokens)
 
 

@@ -43,6 +43,7 @@ from longbench_suite.protocol import Answer, Condition, Episode, MemorySystem, P
 from longbench_suite.spec import SystemSpec, check_options, option_number
 from longbench_suite.tokens import TokenCounter, load_tokenizer
 
+from ._reader_memory import ReaderMemory, make_reader, with_recall
 from ._retrieval_items import WORDS_PER_TOKEN, turns_text
 from ._time_filter import session_day
 
@@ -140,29 +141,20 @@ def reply(answer: Answer, t0: float, retrieved_ids: list[str] | None = None) -> 
 
 
 # -- the summary memory ------------------------------------------------------------------------------
-class SummaryMemory(MemorySystem):
+class SummaryMemory(ReaderMemory[str]):
     condition_override = Condition.IN_MEMORY  # the probe comes without context; the memory supplies it
-    concurrent_episodes = False
+    needs = "the summary memory needs the episode"
 
     def __init__(self, inner: MemorySystem, counter: TokenCounter, *, max_tokens: int, chunk_tokens: int):
         require_reader(inner, "summary")
-        self.inner = inner
+        super().__init__(inner, "summary")  # per episode: its summary
         self.counter = counter
         self.max_tokens = max_tokens
         self.chunk_tokens = chunk_tokens
-        self.name = f"summary:{inner.name}"
         self.templates = read_toml(TEMPLATES, "summary memory prompts")
-        self._memory: dict[str, str] = {}
         self.memory_bytes, self.ingest_tokens = PerEpisode(), PerEpisode()
         self._rewrites = 0
         self._cut = 0
-
-    async def check(self) -> None:
-        await self.inner.check()
-
-    async def reset(self) -> None:
-        self._memory.clear()
-        await self.inner.reset()
 
     async def ingest(self, episode: Episode) -> None:
         memory, tokens = "", 0
@@ -170,7 +162,7 @@ class SummaryMemory(MemorySystem):
             answer = await self.inner.answer(ingest_probe(episode, "summary", unit.index, self._prompt(memory, unit), self.max_tokens))
             tokens += answer_tokens(answer)
             memory = self._bounded(answer.text)
-        self._memory[episode.episode_id] = memory
+        self._episodes[episode.episode_id] = memory
         self.memory_bytes.add(len(memory.encode()))
         self.ingest_tokens.add(tokens)
 
@@ -187,17 +179,11 @@ class SummaryMemory(MemorySystem):
         self._cut += cut != text.strip()
         return cut
 
-    async def release(self, episode: Episode) -> None:
-        self._memory.pop(episode.episode_id, None)
-        await self.inner.release(episode)
-
     async def answer(self, probe: Probe) -> Answer:
-        memory = self._memory.get(probe.episode_id)
-        if memory is None:
-            raise UserError("summary: nothing ingested for this question (the summary memory needs the episode)")
+        memory = self.state(probe)
         t0 = time.monotonic()
         context = self.templates["context"].format(memory=memory or self.templates["empty"])
-        return reply(await self.inner.answer(replace(probe, context=context)), t0)
+        return reply(await self.inner.answer(with_recall(probe, context)), t0)
 
     def describe(self) -> dict[str, Any]:
         inner = self.inner.describe()
@@ -207,25 +193,16 @@ class SummaryMemory(MemorySystem):
     def footprint(self) -> dict[str, Any]:
         out: dict[str, Any] = {"memory_bytes": self.memory_bytes.summary(), "ingest_tokens": self.ingest_tokens.summary(),
                                "rewrites": self._rewrites, "rewrites_cut": self._cut}
-        reader = self.inner.footprint()
-        if reader:
-            out["reader"] = reader
-        return {k: v for k, v in out.items() if v is not None}
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+        return self.with_reader(out)
 
 
 def _summary(spec: SystemSpec, ctx: SystemContext) -> MemorySystem:
     """`summary[max_tokens=512,chunk_tokens=1024]:SPEC`: a rolling summary, rewritten by the reader per session."""
-    from longbench_suite.registry import make_system
-
-    assert spec.inner is not None
     check_options(spec, OPTIONS)
     max_tokens = option_number(spec, "max_tokens", DEFAULT_MAX_TOKENS, int, 16)
     chunk_tokens = option_number(spec, "chunk_tokens", DEFAULT_CHUNK_TOKENS, int, 16)
     counter = load_tokenizer(spec.option("tokenizer", "approx"))  # before the reader: a bad name starts nothing
-    return SummaryMemory(make_system(spec.inner, ctx), counter, max_tokens=max_tokens, chunk_tokens=chunk_tokens)
+    return SummaryMemory(make_reader(spec, ctx), counter, max_tokens=max_tokens, chunk_tokens=chunk_tokens)
 
 
 SYSTEMS = {"summary": _summary}

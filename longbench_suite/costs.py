@@ -2,12 +2,16 @@
 can be read beside the scores (leaderboard columns cost/*).
 
     ingest_s          per episode: mean, max and total seconds of reset + ingest, timed by the runner
-                      (each episode's latest ingest: a resumed run re-ingests the episodes it re-asks)
+                      (each episode once: a resumed run re-ingests the episodes it re-asks; the slower
+                      of its ingests counts)
     ingest_tokens     per episode: tokens the memory read, wrote or trained on to remember (its footprint)
     memory_bytes      per episode: what the memory keeps after ingest (adapter weights, cache, summary,
     memory_items      facts, graph nodes and edges), as the system reports it (its footprint)
     answer_s          per answered probe that was not a cache hit: mean seconds
-    answer_tokens     per probe: mean prompt + completion tokens
+    answer_tokens     per answered probe (no error) that reports its tokens: mean prompt + completion
+
+The memory figures come from the system's footprint; a resumed run, and the workers of a Ray run, each
+report their own, merged here by merge_footprints (per-episode means weighted by episodes).
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ MEMORY_KEYS = ("ingest_tokens", "memory_bytes", "memory_items")
 
 
 def run_costs(records: Iterable[dict], predictions: pa.Table, footprint: dict | None) -> dict[str, Any]:
-    ingest = [r["ingest_s"] for r in records if isinstance(r.get("ingest_s"), (int, float))]
+    by_episode: dict[str, float] = {}
+    for r in records:
+        if isinstance(r.get("ingest_s"), (int, float)):
+            by_episode[r["episode_id"]] = max(r["ingest_s"], by_episode.get(r["episode_id"], 0.0))
+    ingest = list(by_episode.values())
     out: dict[str, Any] = {
         "episodes": len(ingest),
         "ingest_s": {"mean": round(sum(ingest) / len(ingest), 6), "max": round(max(ingest), 6),
@@ -33,10 +41,29 @@ def run_costs(records: Iterable[dict], predictions: pa.Table, footprint: dict | 
                                           pc.invert(pc.fill_null(predictions.column("cache_hit"), False))))
     latency = pc.mean(answered.column("latency_s")).as_py() if answered.num_rows else None
     out["answer_s"] = {"mean": round(latency, 4)} if latency is not None else None
-    tokens = pc.add(pc.fill_null(predictions.column("prompt_tokens"), 0), pc.fill_null(predictions.column("completion_tokens"), 0))
-    reported = pc.sum(pc.is_valid(predictions.column("prompt_tokens"))).as_py() or 0
-    out["answer_tokens"] = {"mean": round(pc.mean(tokens).as_py(), 2)} if reported else None
+    counted = predictions.filter(pc.and_(pc.is_null(predictions.column("error")), pc.is_valid(predictions.column("prompt_tokens"))))
+    tokens = pc.add(counted.column("prompt_tokens"), pc.fill_null(counted.column("completion_tokens"), 0))
+    out["answer_tokens"] = {"mean": round(pc.mean(tokens).as_py(), 2)} if counted.num_rows else None
     return out
+
+
+def merge_footprints(first: dict | None, second: dict | None) -> dict:
+    """Two accounts of one system (an earlier execution of a resumed run and this one; two Ray workers):
+    per-episode figures ({mean, max, episodes}) combine weighted by episodes, anything else is the second's."""
+    out = dict(first or {})
+    for key, value in (second or {}).items():
+        old = out.get(key)
+        if _per_episode(old) and _per_episode(value):
+            n = old["episodes"] + value["episodes"]
+            out[key] = {"mean": round((old["mean"] * old["episodes"] + value["mean"] * value["episodes"]) / n, 2),
+                        "max": max(old["max"], value["max"]), "episodes": n} if n else value
+        elif value is not None or key not in out:
+            out[key] = value
+    return out
+
+
+def _per_episode(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(value.get(k), (int, float)) for k in ("mean", "max", "episodes"))
 
 
 ALIASES = {"memory_items": "index_items", "memory_bytes": "index_bytes"}  # retrieval memory's names

@@ -120,8 +120,9 @@ def system_factories() -> dict[str, SystemFactory]:
 
 @cache
 def named_tokenizers() -> dict[str, Callable[[], Path]]:
-    """Tokenizers that system kinds ship by name (`--tokenizer embedded`): an adapters module's
-    TOKENIZERS = {name: a function returning the folder of its tokenizer.json}."""
+    """Tokenizers that the built-in system kinds ship by name (`--tokenizer embedded`): an adapters
+    module's TOKENIZERS = {name: a function returning the folder of its tokenizer.json}. A plugin's
+    model is named by the path of its tokenizer.json or hf:ORG/NAME instead."""
     import adapters
 
     found: dict[str, Callable[[], Path]] = {}

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from rich.console import Console
 
 from longbench_suite import io, provenance, schemas
-from longbench_suite.costs import run_costs
+from longbench_suite.costs import merge_footprints, run_costs
 from longbench_suite.errors import RunAborted, UserError, one_line
 from longbench_suite.lock import clear, only_lock, run_lock
 from longbench_suite.protocol import Condition, MemorySystem
@@ -314,7 +314,8 @@ async def _run_locked(config: RunConfig, backend: Backend, dataset: io.Dataset, 
         finally:
             journal.close()
             manifest["timings"]["execute_s"] = round(manifest["timings"].get("execute_s", 0) + time.monotonic() - t0, 3)
-        manifest["footprint"] = await backend.footprint()
+        # A resumed run's system saw only the episodes it re-asked: its account adds to the earlier one's.
+        manifest["footprint"] = merge_footprints(previous.get("footprint") if previous else None, await backend.footprint())
         manifest["backend"] = backend.describe()  # after the run: what happened (e.g. workers replaced)
     finally:
         await backend.close()

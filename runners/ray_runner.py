@@ -25,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from longbench_suite.costs import merge_footprints
 from longbench_suite.errors import RunAborted, UserError, one_line
 from longbench_suite.protocol import Answer, Condition
 from longbench_suite.registry import task_family
@@ -254,7 +255,10 @@ class RayBackend:
         await run_all([lane(slot) for slot in range(len(self.actors)) for _ in range(per_actor)])
 
     async def footprint(self) -> dict:
-        return await self.actors[0].footprint.remote() if self.actors else {}
+        merged: dict = {}
+        for footprint in await asyncio.gather(*[a.footprint.remote() for a in self.actors]):
+            merged = merge_footprints(merged, footprint)  # each worker remembered its own episodes
+        return merged
 
     async def close(self) -> None:
         if not self._started_ray:

@@ -7,9 +7,10 @@ is text of the episodes it ingested) and records every call. The checks:
 - reset forgets: every call made while an episode is current (its ingest and its probes) carries no
   text unique to another episode (no run of three words found only in another episode's text; each
   joint-recall episode has its own keys, values and filler prose);
-- no gold or choices: the reader's probes never hold gold, choices or meta;
-- ingest once: the memory's ingest runs once per episode (the spy's ingest is never called: a memory
-  reads through its reader, it does not hand the reader the episode).
+- nothing privileged reaches the reader: its probes hold no gold, choices or meta (the runner strips
+  them from what the memory gets; this checks the memory does not put any back);
+- ingest once: the memory is ingested exactly once per episode (counted by a wrapper between the runner
+  and the memory), and never hands the episode to its reader (the spy's ingest is never called).
 
 Use: `spec = "summary:" + SPY`, then `calls = run_contract(spec, tmp_path)`; assert_contract(calls, ds).
 """
@@ -17,6 +18,7 @@ Use: `spec = "summary:" + SPY`, then `calls = run_contract(spec, tmp_path)`; ass
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +55,47 @@ class Spy(MemorySystem):
 
 
 SPIES: list[Spy] = []
+INGESTS: Counter = Counter()  # episode_id -> ingest calls the memory under test received
+
+
+class Counted(MemorySystem):
+    """The memory under test as the runner sees it, its ingest calls counted per episode."""
+
+    def __init__(self, inner: MemorySystem):
+        self.inner, self.name = inner, inner.name
+        self.concurrent_episodes, self.privileged = inner.concurrent_episodes, inner.privileged
+        self.condition_override = inner.condition_override
+
+    async def check(self) -> None:
+        await self.inner.check()
+
+    async def reset(self) -> None:
+        await self.inner.reset()
+
+    async def ingest(self, episode: Episode) -> None:
+        INGESTS[episode.episode_id] += 1
+        await self.inner.ingest(episode)
+
+    async def release(self, episode: Episode) -> None:
+        await self.inner.release(episode)
+
+    async def answer(self, probe: Probe) -> Answer:
+        return await self.inner.answer(probe)
+
+    def describe(self) -> dict:
+        return self.inner.describe()
+
+    def footprint(self) -> dict:
+        return self.inner.footprint()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def counted(spec: SystemSpec, ctx: SystemContext) -> Counted:
+    from longbench_suite.registry import make_system
+
+    return Counted(make_system(spec.inner, ctx))
 
 
 def spy(spec: SystemSpec, ctx: SystemContext) -> Spy:
@@ -74,8 +117,9 @@ def run_contract(spec: str, tmp_path: Path, samples: int = 3, concurrency: int =
 
     data = contract_dataset(tmp_path / "contract-data", samples)
     SPIES.clear()
-    manifest = run(RunConfig(dataset=data, system=spec, out=tmp_path / "contract-run", condition=Condition.IN_MEMORY,
-                             use_cache=False, concurrency=concurrency))
+    INGESTS.clear()
+    manifest = run(RunConfig(dataset=data, system=f"python[memory_contract:counted]:{spec}", out=tmp_path / "contract-run",
+                             condition=Condition.IN_MEMORY, use_cache=False, concurrency=concurrency))
     assert len(SPIES) == 1, f"{spec} built {len(SPIES)} readers"
     return manifest, SPIES[0].calls, data
 
@@ -101,6 +145,7 @@ def assert_contract(manifest: dict, calls: list[Call], data: Path) -> None:
     assert manifest["status"] == "complete", manifest.get("counts")
     assert not [c for c in calls if c.kind == "ingest"], "the memory handed its reader the episode"
     unique = _unique_words(data)
+    assert dict(INGESTS) == dict.fromkeys(unique, 1), f"ingests per episode: {dict(INGESTS)}"
     answered = [c for c in calls if c.kind == "answer"]
     assert answered, "the reader was never asked anything"
     for c in answered:

@@ -11,6 +11,7 @@ the comparisons allow, and the tests show it next to each comparison.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -216,3 +217,42 @@ def test_user_mistakes_are_one_line_errors(tiny, spec, words):
     with pytest.raises(UserError) as err:
         make_system(spec.format(tiny=tiny))
     assert "\n" not in str(err.value) and words in str(err.value)
+
+
+def test_sinks_refuse_a_model_with_partial_rotary_embeddings(tiny, tmp_path):
+    """GPT-NeoX with rotary_pct=0.25 rotates a quarter of each head: re-rotating whole heads would be wrong."""
+    from transformers import AutoTokenizer, GPTNeoXConfig, GPTNeoXForCausalLM
+
+    config = GPTNeoXConfig(vocab_size=1100, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=256, rotary_pct=0.25, max_position_embeddings=2048)
+    GPTNeoXForCausalLM(config).save_pretrained(tmp_path / "neox")
+    AutoTokenizer.from_pretrained(tiny).save_pretrained(tmp_path / "neox")
+    with pytest.raises(UserError, match="partial RoPE"):
+        make_system(f"kv[policy=sinks,sink=4,window=60]:hf:{tmp_path / 'neox'}")
+
+
+def test_quant_4bit_packs_caches_of_any_length_with_an_odd_number_of_kv_heads(tiny, tmp_path):
+    """HQQ packs two 4-bit groups per byte: with 3 KV heads (SmolLM2) and 64-value groups, a cache of an
+    odd number of tokens has an odd number of groups. Contexts one token apart both ingest and answer."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=1100, hidden_size=192, intermediate_size=256, num_hidden_layers=2,
+                         num_attention_heads=3, num_key_value_heads=3, head_dim=64, max_position_embeddings=4096)
+    LlamaForCausalLM(config).save_pretrained(tmp_path / "three")
+    AutoTokenizer.from_pretrained(tiny).save_pretrained(tmp_path / "three")
+    system = make_system(f"kv[policy=quant,bits=4]:hf:{tmp_path / 'three'},max_tokens=4")
+
+    async def go() -> list[int]:
+        kept = []
+        for words in (40, 41, 42):
+            episode = Episode(f"e{words}", "needle", "v", " ".join(["river"] * words))
+            await system.reset()
+            await system.ingest(episode)
+            kept.append(len(system._kept.cache_ids))
+            await system.answer(replace(_probe(None), episode_id=episode.episode_id))
+        return kept
+
+    kept = asyncio.run(go())
+    assert len({n % 2 for n in kept}) == 2  # an odd and an even cache length among them

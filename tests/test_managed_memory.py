@@ -213,9 +213,9 @@ def test_summary_bounded_by_max_tokens(tmp_path):
         for eid, episode in episodes.items():
             await system.reset()
             await system.ingest(episode)
-            sizes.append(counter.count(system._memory[eid]))
+            sizes.append(counter.count(system._episodes[eid]))
             await system.answer(next(p for p in probes if p.episode_id == eid))
-            assert system._memory[eid] in system.inner.calls[-1].probe.context
+            assert system._episodes[eid] in system.inner.calls[-1].probe.context
         return sizes
 
     sizes = asyncio.run(go())
@@ -234,7 +234,7 @@ def test_summary_rolls_over_sessions_in_date_order():
     asked = [p.question for p in system.inner.asked]
     assert [re.search(r"dated (\S+)", q)[1] for q in asked] == ["2023/05/01", "2023/06/10", "2023/07/01"]
     assert "(nothing yet)" in asked[0] and "rewrite 1 after 2023/05/01" in asked[1] and "rewrite 2 after" in asked[2]
-    assert system._memory["hand/0"] == "rewrite 3 after 2023/07/01"
+    assert system._episodes["hand/0"] == "rewrite 3 after 2023/07/01"
     assert [u.session_id for u in episode_units(HISTORY, 64)] == ["s1", "s2", "s3"]
 
 
@@ -246,3 +246,42 @@ def test_bad_specs_are_one_line_errors():
         with pytest.raises(UserError, match=words):
             make_system(spec)
     assert make_system("facts[extract=sentences]:oracle").privileged  # no model writes: a baseline may read
+
+
+class FailsSecondCall(MemorySystem):
+    """A reader whose second call fails at once while the others take a while."""
+
+    name = "fails-second"
+    concurrent_episodes = True
+
+    def __init__(self):
+        self.started = self.finished = 0
+
+    async def answer(self, probe: Probe) -> Answer:
+        self.started += 1
+        if self.started == 2:
+            raise RuntimeError("the reader is down")
+        await asyncio.sleep(0.2)
+        self.finished += 1
+        return Answer(text="NONE")
+
+
+def make_failing(spec, ctx) -> FailsSecondCall:
+    return FailsSecondCall()
+
+
+@pytest.mark.parametrize("spec", ["facts:python:test_managed_memory:make_failing",
+                                  "graph:python:test_managed_memory:make_failing"])
+def test_a_failed_ingest_call_leaves_no_reader_call_running(spec):
+    """The runner records the failure and goes on to the next episode: calls still running would read the
+    old episode while the new one is current."""
+    system = make_system(spec)
+    episode = Episode("e/0", "joint-recall", "words", "\n\n".join(f"Passage {i} tells of Alice{i} in Paris." * 40 for i in range(6)))
+
+    async def go() -> None:
+        with pytest.raises(RuntimeError, match="the reader is down"):
+            await system.ingest(episode)
+        await asyncio.sleep(0.4)
+
+    asyncio.run(go())
+    assert system.inner.started >= 2 and system.inner.finished == 0
