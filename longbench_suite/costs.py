@@ -25,6 +25,7 @@ MEMORY_KEYS = ("ingest_tokens", "memory_bytes", "memory_items")
 
 
 def run_costs(records: Iterable[dict], predictions: pa.Table, footprint: dict | None) -> dict[str, Any]:
+    """run.json `costs` from the journal's records (their ingest_s), the predictions and the footprint."""
     by_episode: dict[str, float] = {}
     for r in records:
         if isinstance(r.get("ingest_s"), (int, float)):
