@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Rebuilds leaderboards/memory-architectures/: every family (the small datasets of the embedded board,
-# leaderboards/lib.sh) in the in-memory condition for each memory architecture of the suite, read by the
+# Rebuilds leaderboards/memory-architectures/: every family (a smaller cut of the embedded board's
+# datasets, leaderboards/lib.sh) in the in-memory condition for each memory architecture of the suite, read by the
 # embedded model (SmolLM2-135M-Instruct), beside full context, no context, retrieval and the baselines:
 #
 #   retrieval:R          BM25 over sessions or chunks            (adapters/retrieval.py)
@@ -15,7 +15,7 @@
 # the board: its extraction prompt alone is ~8.5k tokens, four times the embedded model's window (README).
 # Every run records its costs (run.json `costs`): the board's cost/* columns.
 #
-#   bash leaderboards/build_memory_architectures.sh      about an hour on 2 CPU cores
+#   bash leaderboards/build_memory_architectures.sh      about 45 minutes on 2 CPU cores
 #
 # Environment (all optional): LEADERBOARD_OUT=DIR (default leaderboards/memory-architectures),
 # LEADERBOARD_WORK=DIR (default build/leaderboard-memory), MEMORY_SYSTEMS="summary facts ..." (a subset),
@@ -28,7 +28,7 @@ OUT=${LEADERBOARD_OUT:-leaderboards/memory-architectures}
 SYSTEMS=(${MEMORY_SYSTEMS:-full-context no-context retrieval summary facts graph finetune kv-full kv-sinks kv-quant})
 started=$SECONDS
 
-make_datasets "$WORK"
+make_datasets "$WORK" small
 serve_embedded "$WORK"
 MODEL=$("$PY" -c 'from runners.embedded_model import ensure_model; print(ensure_model())')
 
@@ -43,8 +43,9 @@ for family in "${FAMILIES[@]}"; do
       full-context) run "$WORK" "$family" "$name" "$R" ;;
       no-context) run "$WORK" "$family" "$name" "no-context:$R" ;;
       retrieval|summary|facts|graph) run "$WORK" "$family" "$name" "$name:$R" --condition in-memory ;;
-      # 8 steps of one 512-token chunk: ~4k tokens trained per episode (each context is at most 1.5k)
-      finetune) run "$WORK" "$family" "$name" "finetune[steps=8,batch=1,chunk_tokens=512]:hf:$MODEL" --condition in-memory ;;
+      # 4 steps of one 512-token chunk: 2k tokens trained per episode (each context is at most 1.5k);
+      # 8 steps took ~1.5 min an episode on 2 busy CPU cores
+      finetune) run "$WORK" "$family" "$name" "finetune[steps=4,batch=1,chunk_tokens=512]:hf:$MODEL" --condition in-memory ;;
       kv-full) run "$WORK" "$family" "$name" "kv:hf:$MODEL" --condition in-memory ;;
       kv-sinks) run "$WORK" "$family" "$name" "kv[policy=sinks,sink=4,window=508]:hf:$MODEL" --condition in-memory ;;
       kv-quant) run "$WORK" "$family" "$name" "kv[policy=quant,bits=4]:hf:$MODEL" --condition in-memory ;;

@@ -32,3 +32,12 @@ def one_line_error(res: subprocess.CompletedProcess) -> str:
     assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
     assert "Traceback" not in res.stderr
     return lines[0]
+
+
+def ctrl_c_default() -> None:
+    """preexec_fn for a child the test will Ctrl-C: SIGINT back to its default. A shell that starts a job in
+    the background without job control (`cmd &` in a script) makes it ignore SIGINT, and Python then keeps
+    ignoring it: the test would see a process that does not stop, however well lbs handles Ctrl-C."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -78,11 +78,11 @@ def test_lbs_serve_for_other_tools(needle_small, tmp_path):
     import subprocess
     import sys
 
-    from lbs_testutil import REPO
+    from lbs_testutil import REPO, ctrl_c_default
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "longbench_suite.cli", "serve", "embedded"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=ctrl_c_default,
     )
     try:
         line = proc.stdout.readline()  # blocks until the server is ready (or lbs exits)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from lbs_testutil import REPO, lbs, one_line_error
+from lbs_testutil import REPO, ctrl_c_default, lbs, one_line_error
 from longbench_suite import io
 from longbench_suite.generate import DEFAULT_MAX_TOKENS, generate_dataset
 from longbench_suite.registry import task_family
@@ -126,11 +126,11 @@ def _stages(folder: Path) -> list[Path]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_during_generation_leaves_no_stage(tmp_path, sig):
-    """A real `lbs generate` (~25 s of work) is signalled once its stage exists: it exits 128+signal
+    """A real `lbs generate` (~7 s of work) is signalled once its stage exists: it exits 128+signal
     (SIGINT: 130) and neither the stage nor the output remains."""
     proc = subprocess.Popen([sys.executable, "-m", "longbench_suite.cli", "generate", "needle", "-o", tmp_path / "d",
                              "-v", "single_2", "-p", "lengths=4m", "-p", "depths=0,25,50,75,100"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_default)
     deadline = time.monotonic() + 60
     while not _stages(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
