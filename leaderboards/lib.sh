@@ -20,10 +20,11 @@ make_datasets() {  # make_datasets WORK [small]: WORK/data/FAMILY for every fami
   # `small`: fewer episodes (for memories that call the model several times per episode on a CPU).
   local work=$1 tok=(--tokenizer embedded --seed 0 --overwrite)
   local needle=(-v single_1 -v single_2 -v multikey_1 -p lengths=512,1k,1536 -p depths=0,50,100)
-  local sort=(-p excerpts=4) jr=(-p samples=2) lme=(-p samples=2) m4le=(-p samples=1)
+  local sort=(-p excerpts=4) jr=(-p samples=2) lme=(-v oracle -v haystack -p samples=2)
+  local m4le=(-v classification -v qa -v retrieval -v summarization)
   if [ "${2:-}" = small ]; then
     needle=(-v single_1 -v multikey_1 -p lengths=1k,1536 -p depths=25,75) sort=(-p excerpts=2) jr=(-p samples=1)
-    lme=(-p samples=1)
+    lme=(-v haystack -p samples=1) m4le=(-v qa -v retrieval)
   fi
   echo "== datasets -> $work/data" >&2
   lbs generate needle -o "$work/data/needle" "${needle[@]}" -p samples=1 -p max_new_tokens=32 "${tok[@]}"
@@ -31,10 +32,10 @@ make_datasets() {  # make_datasets WORK [small]: WORK/data/FAMILY for every fami
     -p lengths=250,1000 -p books=1 -p book_words=4000 "${sort[@]}" -p heldout=0 "${tok[@]}"
   lbs generate joint-recall -o "$work/data/joint-recall" -v words \
     -p lengths=512,1536 -p n_ctx=1,4 -p n_queries=4 "${jr[@]}" "${tok[@]}"
-  lbs generate longmemeval -o "$work/data/longmemeval" -v oracle -v haystack \
-    "${lme[@]}" -p abstention=1 -p lengths=1536 -p max_new_tokens=32 "${tok[@]}"
-  lbs generate m4le -o "$work/data/m4le" -v classification -v qa -v retrieval -v summarization \
-    -p buckets=1536 "${m4le[@]}" -p unit=tokens -p articles=120 -p max_new_tokens=48 "${tok[@]}"
+  lbs generate longmemeval -o "$work/data/longmemeval" "${lme[@]}" \
+    -p abstention=1 -p lengths=1536 -p max_new_tokens=32 "${tok[@]}"
+  lbs generate m4le -o "$work/data/m4le" "${m4le[@]}" \
+    -p buckets=1536 -p samples=1 -p unit=tokens -p articles=120 -p max_new_tokens=48 "${tok[@]}"
 }
 
 serve_embedded() {  # serve_embedded WORK: one server for every model run; sets URL (stopped on exit)
