@@ -15,7 +15,7 @@
 # the board: its extraction prompt alone is ~8.5k tokens, four times the embedded model's window (README).
 # Every run records its costs (run.json `costs`): the board's cost/* columns.
 #
-#   bash leaderboards/build_memory_architectures.sh      about 45 minutes on 2 CPU cores
+#   bash leaderboards/build_memory_architectures.sh      about an hour on 2 CPU cores (3,542 s measured)
 #
 # Environment (all optional): LEADERBOARD_OUT=DIR (default leaderboards/memory-architectures),
 # LEADERBOARD_WORK=DIR (default build/leaderboard-memory), MEMORY_SYSTEMS="summary facts ..." (a subset),
