@@ -105,13 +105,8 @@ def task_family(name: str) -> TaskFamily:
 
 @cache
 def system_factories() -> dict[str, SystemFactory]:
-    import adapters
-
     factories: dict[str, SystemFactory] = {}
-    for m in pkgutil.iter_modules(adapters.__path__):
-        if m.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"adapters.{m.name}")
+    for module in _adapter_modules():
         factories.update(getattr(module, "SYSTEMS", {}))
     for ep in _entry_points("longbench_suite.adapters"):
         factories.setdefault(ep.name, ep.load())
@@ -123,13 +118,19 @@ def named_tokenizers() -> dict[str, Callable[[], Path]]:
     """Tokenizers that the built-in system kinds ship by name (`--tokenizer embedded`): an adapters
     module's TOKENIZERS = {name: a function returning the folder of its tokenizer.json}. A plugin's
     model is named by the path of its tokenizer.json or hf:ORG/NAME instead."""
+    found: dict[str, Callable[[], Path]] = {}
+    for module in _adapter_modules():
+        found.update(getattr(module, "TOKENIZERS", {}))
+    return found
+
+
+@cache
+def _adapter_modules() -> list:
+    """The built-in adapters modules (not the private `_` helpers), imported once."""
     import adapters
 
-    found: dict[str, Callable[[], Path]] = {}
-    for m in pkgutil.iter_modules(adapters.__path__):
-        if not m.name.startswith("_"):
-            found.update(getattr(importlib.import_module(f"adapters.{m.name}"), "TOKENIZERS", {}))
-    return found
+    return [importlib.import_module(f"adapters.{m.name}") for m in pkgutil.iter_modules(adapters.__path__)
+            if not m.name.startswith("_")]
 
 
 def make_system(spec: str | SystemSpec, ctx: SystemContext | None = None) -> MemorySystem:
