@@ -38,16 +38,22 @@ Policies:
   (streaming has no such bound). The probe's question and answer are appended without eviction.
   Needs rotate-half RoPE and full attention in every layer (checked when the system is made, on the
   model itself: one short forward pass at shifted positions).
-- quant: transformers' QuantizedCache with the HQQ backend (`pip install 'longbench-suite[memory]'`),
-  `bits` 4 (default) or 8, in groups of 64 values of one token's head vector (32 where 4-bit packing
-  needs an even number of groups per token; axis 1, keys and values
-  alike; KIVI, which transformers' QuantizedCache follows, groups keys per channel). The prefix is quantized after
-  its prefill (the prefill itself attends in full precision); the probe's tokens stay in full
-  precision until 128 of them accumulate, then the library quantizes everything again (its
-  residual_length). quanto (optimum-quanto) also installs here, but its quantized tensors cannot be
-  deep-copied, and it has no 8-bit mode.
+- quant: KIVI (Liu et al. 2024, "KIVI: A Tuning-Free Asymmetric 2bit Quantization for KV Cache"), as
+  transformers' QuantizedCache lays it out: asymmetric round-to-nearest min-max quantization of each
+  group of values (a group keeps its minimum and its step, scale = (max - min) / (2^bits - 1); a value
+  keeps the nearest code, so it comes back within half a step). `bits` 4 (default; two codes a byte)
+  or 8; scales and minimums in the cache's dtype. Groups of 64 values of one token's head vector (the
+  head size where 64 does not divide it), keys and values alike (axis 1); KIVI groups keys per channel
+  (one channel over consecutive tokens: axis 0 of the quantizer here, not used). KIVI's 2 bits are not
+  offered. The prefix is quantized after its prefill (the prefill itself attends in full precision);
+  the probe's tokens stay in full precision until 128 of them accumulate, then everything is quantized
+  again (transformers' residual_length, KIVI's full-precision recent tokens). The quantizer is this
+  module's own (rtn_quantize, in a transformers QuantizedLayer): transformers' backends are HQQ, whose
+  import pulls torch's compiler into every process that loads a transformers model (seconds) and which
+  also fits each group's scale and zero by half-quadratic optimisation (not done here: plain min-max),
+  and quanto, whose quantized tensors cannot be deep-copied and which has no 8-bit mode.
 
-Costs (footprint()): `memory_bytes` (bytes of the kept cache: tensors held, scales and zero points
+Costs (footprint()): `memory_bytes` (bytes of the kept cache: tensors held, codes, scales and minimums
 included), `memory_items` (tokens the kept cache holds), `ingest_tokens` (tokens prefilled), per
 episode (PerEpisode: mean, max, episodes); `prefill_saved_tokens` (per probe: prompt tokens not
 computed because the cache stands for them, the evicted ones of policy=sinks included; mean and
@@ -61,12 +67,13 @@ model with ingest hooks is refused (it has its own memory).
 from __future__ import annotations
 
 import copy
+import functools
 import gc
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
-from longbench_suite.errors import SystemFailure, UserError, one_line
+from longbench_suite.errors import SystemFailure, UserError
 from longbench_suite.protocol import Answer, Episode, MemorySystem, PerEpisode, Probe, SystemContext
 from longbench_suite.spec import SystemSpec, check_options, option_choice, option_number
 
@@ -76,7 +83,7 @@ POLICIES = ("full", "sinks", "quant")
 OPTIONS = ("policy", "sink", "window", "bits")
 BITS = ("4", "8")
 DEFAULT_SINK, DEFAULT_WINDOW = 4, 1020  # StreamingLLM's 4 attention sinks + 1020 recent tokens
-QUANT_BACKEND, QUANT_GROUP, QUANT_RESIDUAL = "hqq", 64, 128
+QUANT_BACKEND, QUANT_GROUP, QUANT_RESIDUAL = "rtn", 64, 128  # round-to-nearest; KIVI's and transformers' 128
 _BOUNDARY_QUESTIONS = ("A", "B")  # two questions that differ from their first character on
 _STATIC_ROPE = ("default", "linear", "llama3", "yarn")  # rotation frequencies that do not depend on length
 
@@ -179,13 +186,16 @@ class KVCacheMemory(MemorySystem):
         return renderings[0][: common_prefix(*renderings)]
 
     def _new_cache(self) -> Any:
-        from transformers import DynamicCache, QuantizedCache
+        from transformers import DynamicCache
+        from transformers.cache_utils import Cache
 
         config = self.reader.model.config
+        cache = DynamicCache(config=config)
         if self.policy.name != "quant":
-            return DynamicCache(config=config)
-        return QuantizedCache(QUANT_BACKEND, config, nbits=self.policy.bits, axis_key=1, axis_value=1,
-                              q_group_size=_group_size(config, self.policy.bits), residual_length=QUANT_RESIDUAL)
+            return cache
+        layer = _rtn_layer_class()  # one per layer of the model (full attention: checked when the system is made)
+        group = _group_size(config)
+        return Cache(layers=[layer(self.policy.bits, 1, 1, group, QUANT_RESIDUAL) for _ in cache.layers])
 
     def _compress(self, cache: Any, ids: list[int]) -> list[int]:
         """Apply the policy to a freshly prefilled cache; the tokens its entries now stand for."""
@@ -326,22 +336,91 @@ def cache_bytes(cache: Any) -> int:
     return sum(walk(vars(layer)) for layer in cache.layers)
 
 
+# -- the quantizer ----------------------------------------------------------------------------------
+# QuantizedLayer's axis_key/axis_value, numbered as transformers' QuantizedCache takes them -> the dim of
+# (batch, heads, tokens, head size) that a group runs along: 1, a token's head vector; 0, one channel over tokens
+_GROUPED_DIM = {1: -1, 0: -2}
+
+
+class Quantized(NamedTuple):
+    """A tensor quantized in groups: value ~ low + code * scale (a tuple, so cache_bytes counts its tensors)."""
+
+    codes: Any  # uint8, flat; at 4 bits two codes a byte (low nibble first), the last byte half used when odd
+    scale: Any  # (..., groups) in the tensor's dtype: the step between codes
+    low: Any  # (..., groups): the group's minimum, code 0
+    shape: tuple[int, ...]  # the tensor's shape with the grouped dim moved last
+    dim: int  # the grouped dim
+    group: int
+    nbits: int
+
+
+def rtn_quantize(tensor: Any, nbits: int, group: int, axis: int) -> Quantized:
+    """Asymmetric round-to-nearest min-max quantization of each `group` consecutive values along `axis`
+    (1: within a token's head vector; 0: along tokens, one channel). A last, shorter group (tokens not a
+    multiple of `group`) is quantized over the values it has."""
+    import torch
+
+    if nbits not in (4, 8) or axis not in _GROUPED_DIM:
+        raise ValueError(f"rtn_quantize: nbits must be 4 or 8 and axis 0 or 1, not {nbits} and {axis}")
+    dim = _GROUPED_DIM[axis]
+    top = 2**nbits - 1
+    x = tensor.movedim(dim, -1).float()
+    n, pad = x.shape[-1], -x.shape[-1] % group
+    if pad:  # the last group filled with copies of its last value: its min and max stay its own
+        x = torch.cat([x, x[..., -1:].expand(*x.shape[:-1], pad)], dim=-1)
+    groups = x.unflatten(-1, (-1, group))
+    lo, hi = groups.amin(dim=-1), groups.amax(dim=-1)
+    low, scale = lo.to(tensor.dtype), ((hi - lo) / top).to(tensor.dtype)  # stored as the cache's dtype ...
+    step = scale.float().where(scale > 0, 1.0)  # ... and codes fitted to the stored values; a constant group: all 0
+    codes = ((groups - low.float()[..., None]) / step[..., None]).round_().clamp_(0, top)
+    codes = codes.flatten(-2)[..., :n].to(torch.uint8).flatten()
+    if nbits == 4:
+        codes = torch.cat([codes, codes.new_zeros(codes.numel() % 2)])
+        codes = codes[0::2] | (codes[1::2] << 4)
+    return Quantized(codes, scale, low, (*x.shape[:-1], n), dim, group, nbits)
+
+
+def rtn_dequantize(q: Quantized) -> Any:
+    """The tensor `q` stands for, in the dtype it was quantized from."""
+    import torch
+
+    codes = q.codes
+    if q.nbits == 4:
+        codes = torch.stack([codes & 15, codes >> 4], dim=-1).flatten()
+    n = q.shape[-1]
+    codes = codes[: torch.Size(q.shape).numel()].reshape(q.shape).float()
+    scale = q.scale.float().repeat_interleave(q.group, dim=-1)[..., :n]
+    low = q.low.float().repeat_interleave(q.group, dim=-1)[..., :n]
+    return (low + codes * scale).to(q.scale.dtype).movedim(-1, q.dim)
+
+
+@functools.cache
+def _rtn_layer_class() -> type:
+    """transformers' QuantizedLayer (residual, requantization) with rtn_quantize; made on first use, as
+    this module imports transformers only when a model is loaded."""
+    from transformers.cache_utils import QuantizedLayer
+
+    class RTNQuantizedLayer(QuantizedLayer):
+        def _quantize(self, tensor: Any, axis: int) -> Quantized:
+            return rtn_quantize(tensor, self.nbits, self.q_group_size, axis)
+
+        def _dequantize(self, q_tensor: Quantized) -> Any:
+            return rtn_dequantize(q_tensor)
+
+    return RTNQuantizedLayer
+
+
 # -- checks when the system is made -----------------------------------------------------------------
 def _head_dim(config: Any) -> int:
     return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
-def _group_size(config: Any, bits: int) -> int:
-    """HQQ's group (values quantized together): 64, or the head size when 64 does not divide it. At 4 bits
-    HQQ packs two groups in a byte, so a layer's groups per token (KV heads x head size / group) must be
-    even, or a cache of an odd number of tokens cannot be packed (SmolLM2: 3 KV heads): halve it then."""
+def _group_size(config: Any) -> int:
+    """Values quantized together, within one token's head vector: 64, or the head size when 64 does not
+    divide it (a group never spans two heads). Any group count packs: the codes are packed flat."""
     text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
     head_dim = _head_dim(text)
-    group = QUANT_GROUP if head_dim % QUANT_GROUP == 0 else head_dim
-    heads = getattr(text, "num_key_value_heads", None) or text.num_attention_heads
-    if bits == 4 and (heads * head_dim // group) % 2 and group % 2 == 0:
-        group //= 2
-    return group
+    return QUANT_GROUP if head_dim % QUANT_GROUP == 0 else head_dim
 
 
 def _check_policy(model: Any, policy: Policy) -> Any:
@@ -350,28 +429,10 @@ def _check_policy(model: Any, policy: Policy) -> Any:
     from transformers.cache_utils import DynamicLayer
 
     kinds = {type(layer) for layer in DynamicCache(config=model.config).layers}
-    if kinds and kinds != {DynamicLayer}:
-        if policy.name == "sinks":  # quant: QuantizedCache refuses these itself (below)
-            names = ", ".join(sorted(k.__name__ for k in kinds))
-            raise UserError(f"kv[policy=sinks] needs full attention in every layer; {type(model).__name__} has {names}")
-    if policy.name == "quant":
-        return _check_quant(model, policy)
+    if policy.name != "full" and kinds != {DynamicLayer}:  # sliding windows, linear attention, ...
+        names = ", ".join(sorted(k.__name__ for k in kinds)) or "no attention layers"
+        raise UserError(f"kv[policy={policy.name}] needs full attention in every layer; {type(model).__name__} has {names}")
     return _rope_frequencies(model) if policy.name == "sinks" else None
-
-
-def _check_quant(model: Any, policy: Policy) -> None:
-    import importlib.util
-
-    from transformers import QuantizedCache
-
-    if importlib.util.find_spec("hqq") is None:
-        raise UserError("kv[policy=quant] quantizes the cache with HQQ (transformers' QuantizedCache); "
-                        "install it with pip install 'longbench-suite[memory]'")
-    try:
-        QuantizedCache(QUANT_BACKEND, model.config, nbits=policy.bits, axis_key=1, axis_value=1,
-                       q_group_size=_group_size(model.config, policy.bits), residual_length=QUANT_RESIDUAL)
-    except (ValueError, ImportError, TypeError) as e:
-        raise UserError(f"kv[policy=quant] cannot quantize the cache of {type(model).__name__}: {one_line(e, 200)}") from None
 
 
 def _rope_frequencies(model: Any) -> Any:

@@ -103,7 +103,6 @@ def test_full_policy_matches_in_context_logprobs_and_samples(tiny, text):
 def test_a_prompt_that_leaves_the_kept_text_reuses_only_the_shared_prefix(tiny, text):
     """The cut path (a tokenizer boundary, or an in-context prompt with another text): the cache loses its
     last tokens and they are computed again; sinks cannot cut into the sinks and compute everything."""
-    pytest.importorskip("hqq")
     changed_end = text.rsplit(" ", 1)[0] + " Elsewhere."
     changed_start = "Late" + text[len("Early"):]
     plain = make_system(f"hf:{tiny}")
@@ -169,7 +168,6 @@ def test_rerotated_keys_equal_keys_computed_at_the_new_positions(tiny):
 
 
 def test_quant_policy_keeps_fewer_bytes(tiny, text):
-    pytest.importorskip("hqq")
     answers, footprints = {}, {}
     for name, spec in (("full", "kv"), ("8", "kv[policy=quant,bits=8]"), ("4", "kv[policy=quant]")):
         system = make_system(f"{spec}:hf:{tiny}")
@@ -178,7 +176,11 @@ def test_quant_policy_keeps_fewer_bytes(tiny, text):
     size = {k: fp["memory_bytes"]["max"] for k, fp in footprints.items()}
     assert size["4"] < size["8"] < size["full"] / 3  # 4 bytes a value -> 1 (+ scales), 0.5 (+ scales)
     assert footprints["4"]["memory_items"] == footprints["full"]["memory_items"]  # every token, quantized
-    assert footprints["8"]["bits"] == 8 and footprints["4"]["backend"] == "hqq"
+    # Per token: 2 layers x K and V x 2 heads x 64 values, in one 64-value group per head vector with a
+    # float32 scale and minimum each: 512 values and 8 groups -> 512 + 64 bytes at 8 bits, 256 + 64 at 4.
+    tokens = footprints["full"]["memory_items"]["max"]
+    assert (size["8"], size["4"]) == (576 * tokens, 320 * tokens)
+    assert footprints["8"]["bits"] == 8 and footprints["4"]["backend"] == "rtn" and footprints["4"]["group_size"] == 64
     gap8, gap4 = (_max_gap(answers[k].choice_logprobs, answers["full"].choice_logprobs) for k in ("8", "4"))
     assert 0 < gap8 < gap4 < 0.5  # lossy, more so at 4 bits, still the same model reading the same context
 
@@ -232,8 +234,9 @@ def test_sinks_refuse_a_model_with_partial_rotary_embeddings(tiny, tmp_path):
 
 
 def test_quant_4bit_packs_caches_of_any_length_with_an_odd_number_of_kv_heads(tiny, tmp_path):
-    """HQQ packs two 4-bit groups per byte: with 3 KV heads (SmolLM2) and 64-value groups, a cache of an
-    odd number of tokens has an odd number of groups. Contexts one token apart both ingest and answer."""
+    """With 3 KV heads (SmolLM2) and 64-value groups, a cache of an odd number of tokens has an odd number
+    of groups; the codes are packed flat, two a byte, so the groups stay 64 values and contexts one token
+    apart both ingest and answer, each kept in exactly its bytes."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -256,3 +259,100 @@ def test_quant_4bit_packs_caches_of_any_length_with_an_odd_number_of_kv_heads(ti
 
     kept = asyncio.run(go())
     assert len({n % 2 for n in kept}) == 2  # an odd and an even cache length among them
+    assert {layer.q_group_size for layer in system._kept.cache.layers} == {64}
+    # Per token: 2 layers x K and V x 3 heads x (32 bytes of codes + a float32 scale and minimum).
+    assert system.footprint()["memory_bytes"]["max"] == max(kept) * 2 * 2 * 3 * (32 + 8)
+
+
+def test_quant_refuses_a_model_with_sliding_window_layers(tiny, tmp_path):
+    from transformers import AutoTokenizer, MistralConfig, MistralForCausalLM
+
+    config = MistralConfig(vocab_size=1100, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                           num_attention_heads=2, num_key_value_heads=2, head_dim=64, sliding_window=64)
+    MistralForCausalLM(config).save_pretrained(tmp_path / "mistral")
+    AutoTokenizer.from_pretrained(tiny).save_pretrained(tmp_path / "mistral")
+    with pytest.raises(UserError) as err:
+        make_system(f"kv[policy=quant]:hf:{tmp_path / 'mistral'}")
+    assert "\n" not in str(err.value) and "needs full attention in every layer" in str(err.value)
+    make_system(f"kv:hf:{tmp_path / 'mistral'}")  # the full policy keeps such a cache as it is
+
+
+# -- the quantizer itself ---------------------------------------------------------------------------
+def _scale_per_value(q):
+    """Each value's step: its group's scale, laid out as the tensor."""
+    return q.scale.float().repeat_interleave(q.group, dim=-1)[..., : q.shape[-1]].movedim(-1, q.dim)
+
+
+@pytest.mark.parametrize("nbits", [4, 8])
+@pytest.mark.parametrize("axis, group", [(1, 64), (0, 64), (1, 32)])
+def test_rtn_round_trip_is_within_half_a_step(nbits, axis, group):
+    import torch
+
+    from adapters.kv_cache import rtn_dequantize, rtn_quantize
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 77, 64)  # 77 tokens: along tokens, the last group is shorter
+    x[..., 5] *= 20  # an outlier channel
+    q = rtn_quantize(x, nbits, group, axis)
+    back = rtn_dequantize(q)
+    assert back.shape == x.shape and back.dtype == x.dtype
+    assert q.codes.dtype == torch.uint8 and q.codes.numel() == x.numel() * nbits // 8
+    error, half = (back - x).abs(), _scale_per_value(q) / 2
+    assert bool((error <= half * (1 + 1e-5) + 1e-7).all())
+    assert float((error / half).max()) > 0.9  # values do fall between codes: the bound is met, not trivial
+    # Groups are what the axis says: one scale per 64 values of a token's head vector, or of a channel.
+    groups = x.numel() // group if axis == 1 else 3 * 64 * -(-77 // group)
+    assert q.scale.numel() == q.low.numel() == groups
+    if nbits == 8:  # a quarter of the 4-bit step
+        assert float(error.mean()) < float((rtn_dequantize(rtn_quantize(x, 4, group, axis)) - x).abs().mean()) / 8
+
+
+def test_rtn_keeps_the_cache_dtype():
+    import torch
+
+    from adapters.kv_cache import rtn_dequantize, rtn_quantize
+
+    torch.manual_seed(1)
+    x = torch.randn(1, 2, 9, 64, dtype=torch.bfloat16)
+    q = rtn_quantize(x, 8, 64, 1)
+    back = rtn_dequantize(q)
+    assert q.scale.dtype == q.low.dtype == back.dtype == torch.bfloat16
+    assert bool(((back.float() - x.float()).abs() <= _scale_per_value(q)).all())  # bfloat16 rounding: within a step
+
+
+def test_rtn_packs_an_odd_number_of_codes():
+    """Odd head size and group: 3 groups of 7 values, 21 codes -> 11 bytes, the last half used."""
+    import torch
+
+    from adapters.kv_cache import rtn_dequantize, rtn_quantize
+
+    x = torch.arange(21, dtype=torch.float32).reshape(1, 1, 3, 7) * 0.37
+    q = rtn_quantize(x, 4, 7, 1)
+    assert q.codes.numel() == 11 and int(q.codes[-1]) >> 4 == 0
+    assert q.scale.numel() == 3
+    assert bool(((rtn_dequantize(q) - x).abs() <= _scale_per_value(q) / 2 + 1e-6).all())
+    # Along tokens: 5 tokens in groups of 2 -> 3 groups per channel, the last of one value, kept exactly.
+    y = torch.randn(1, 1, 5, 3)
+    q = rtn_quantize(y, 4, 2, 0)
+    assert q.scale.shape == (1, 1, 3, 3) and q.codes.numel() == 8  # 15 codes
+    assert bool((q.scale[..., 2] == 0).all()) and torch.equal(rtn_dequantize(q)[..., 4, :], y[..., 4, :])
+
+
+def test_rtn_exact_values_of_a_hand_made_tensor():
+    import torch
+
+    from adapters.kv_cache import rtn_dequantize, rtn_quantize
+
+    # Two groups of 4 along a token's values: [0, 1.4, 2.6, 15] (min 0, step 15/15 = 1), then a constant.
+    x = torch.tensor([0.0, 1.4, 2.6, 15.0, -1.0, -1.0, -1.0, -1.0]).reshape(1, 1, 1, 8)
+    q = rtn_quantize(x, 4, 4, 1)
+    assert q.scale.flatten().tolist() == [1.0, 0.0] and q.low.flatten().tolist() == [0.0, -1.0]
+    assert q.codes.tolist() == [0 | 1 << 4, 3 | 15 << 4, 0, 0]  # codes 0 1 3 15 0 0 0 0, low nibble first
+    assert rtn_dequantize(q).flatten().tolist() == [0.0, 1.0, 3.0, 15.0, -1.0, -1.0, -1.0, -1.0]
+    # 8 bits: [-2, -1.3, 0.55] -> min -2, step 2.55 / 255 = 0.01, codes 0 70 255.
+    q = rtn_quantize(torch.tensor([-2.0, -1.3, 0.55]).reshape(1, 1, 1, 3), 8, 3, 1)
+    assert q.codes.tolist() == [0, 70, 255] and rtn_dequantize(q).flatten().tolist() == pytest.approx([-2.0, -1.3, 0.55])
+    # Along tokens (per channel): channel 0 over two tokens is [0, 15], channel 1 is [10, 10].
+    q = rtn_quantize(torch.tensor([[0.0, 10.0], [15.0, 10.0]]).reshape(1, 1, 2, 2), 4, 2, 0)
+    assert q.scale.flatten().tolist() == [1.0, 0.0] and q.low.flatten().tolist() == [0.0, 10.0]
+    assert q.codes.tolist() == [0 | 15 << 4, 0]
