@@ -19,7 +19,8 @@ def _delay(spec: SystemSpec, allowed: tuple[str, ...] = ("delay",)) -> float:
 
 
 class Oracle(MemorySystem):
-    """Answers the gold values: every scorer must give it 1.0, or the scorer is wrong."""
+    """Answers the gold values (or the reference answer a probe states): every scorer must give it 1.0,
+    or the scorer is wrong."""
 
     name = "oracle"
     concurrent_episodes = True
@@ -33,7 +34,11 @@ class Oracle(MemorySystem):
             await asyncio.sleep(self.delay)
         gold = probe.gold or []
         logprobs = {c: (0.0 if c in gold else -1e9) for c in probe.choices or []} or None
-        return Answer(text=", ".join(gold), choice_logprobs=logprobs, latency_s=self.delay)
+        # A probe whose family states its reference answer (a turn of a conversation: a function's
+        # source in a code block) is answered with it; otherwise with the gold values.
+        reference = (probe.meta or {}).get("reference")
+        text = reference if isinstance(reference, str) else ", ".join(gold)
+        return Answer(text=text, choice_logprobs=logprobs, latency_s=self.delay)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "delay": self.delay}

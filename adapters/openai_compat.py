@@ -95,10 +95,19 @@ def chat_messages(probe: Probe, prefill: str) -> tuple[list[dict[str, str]], boo
     """Chat mode: the messages, and whether the last one (an assistant turn holding the answer
     prefix, prefill=assistant) is to be continued rather than answered. In-process engines
     (adapters/vllm_inprocess.py) render the same messages, so both paths ask the same question."""
-    prompt, prefix = probe.prompt_text(), probe.answer_prefix or ""
-    messages = [{"role": "user", "content": prompt}]
+    prefix = probe.answer_prefix or ""
+    # Multi-turn: the context opens the first user message, each earlier turn is a user message and
+    # the answer that followed it, and the question is the last user message.
+    messages: list[dict[str, str]] = []
+    context = probe.context
+    for turn in probe.history:
+        first = f"{context}\n\n{turn.question}" if context else turn.question
+        messages += [{"role": "user", "content": first}, {"role": "assistant", "content": turn.answer}]
+        context = None
+    prompt = f"{context}\n\n{probe.question}" if context else probe.question
+    messages.append({"role": "user", "content": prompt})
     if prefix and prefill == "user":
-        messages[0]["content"] = f"{prompt}\n{prefix}"
+        messages[-1]["content"] = f"{prompt}\n{prefix}"
     elif prefix and prefill == "assistant":
         messages.append({"role": "assistant", "content": prefix})
         return messages, True
@@ -411,6 +420,8 @@ class OpenAISystem(MemorySystem):
             text=text,
             choice_logprobs=self._choice_logprobs(endpoint, choice, probe.choices) if "logprobs" in body else None,
             prompt_tokens=getattr(usage, "prompt_tokens", None),
+            # vLLM (with --enable-prompt-tokens-details) and OpenAI say how much of the prompt their prefix cache held
+            cached_tokens=getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None),
             completion_tokens=getattr(usage, "completion_tokens", None),
             latency_s=latency,
             model=getattr(resp, "model", None),

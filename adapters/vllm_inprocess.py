@@ -203,6 +203,7 @@ class VLLMSystem(MemorySystem):
             text=completion.text,
             choice_logprobs=choice_logprobs(completion, request.choice_ids) if request.choices else None,
             prompt_tokens=len(output.prompt_token_ids or ()),
+            cached_tokens=getattr(output, "num_cached_tokens", None),
             completion_tokens=len(completion.token_ids),
             latency_s=latency,
             model=self.model.label,

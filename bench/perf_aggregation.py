@@ -83,6 +83,7 @@ def synthetic_predictions(probes, length_index, system: str, skill: float, rng):
         "completion_tokens": pa.array(rng.integers(4, 20, size=n)), "latency_s": pa.array(rng.gamma(2.0, 0.5, size=n)),
         "cache_hit": const(False, pa.bool_()),
         "error": pc.if_else(pa.array(failed), pa.scalar("SystemFailure: HTTP 500 from the endpoint"), const(None)),
+        "cached_tokens": const(None, pa.int64()),
     }
     return pa.table(columns, schema=schemas.PREDICTIONS)
 

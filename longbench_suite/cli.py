@@ -172,6 +172,36 @@ def import_m4le(
     _report_dataset(output, manifest)
 
 
+@import_app.command("scbench")
+def import_scbench(
+    sources: List[Path] = typer.Argument(..., help="SCBench config files (JSON lines, a JSON list, or the HF dataset's parquet), one config each."),
+    output: Path = typer.Option(..., "--output", "-o", help="Dataset directory to create."),
+    task: Optional[str] = typer.Option(None, help="The config the files hold, e.g. scbench_kv (default: from each file's name or folder)."),
+    tokenizer: Optional[str] = typer.Option(None, help="Tokenizer that counts each context's n_tokens (default approx)."),
+    max_turns: Optional[int] = typer.Option(None, help="Keep each record's first N turns (SCBench's --max_turns; default all)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing dataset directory."),
+) -> None:
+    """Import SCBench's released configs losslessly as the shared_context family: a record's context is
+    the episode, each turn a probe (bin "turn N"), scored by SCBench's scorers."""
+    from data_builders.scbench import import_files
+
+    from . import io
+    from .tokens import load_tokenizer
+
+    if max_turns is not None and max_turns < 1:
+        raise UserError("--max-turns must be at least 1")
+    io.prepare_output_dir(output, overwrite, marker="manifest.json")
+    counter = load_tokenizer(tokenizer)
+    episodes, probes, extra = import_files(sources, task, counter, max_turns)
+    manifest = {
+        "family": "shared_context", "variants": sorted(set(probes.column("variant").to_pylist())),
+        "params": {"task": task, "max_turns": max_turns}, "seed": None, "generator_version": "import:scbench",
+        "tokenizer": counter.name, "suite_version": __version__, **extra,
+    }
+    manifest = io.write_dataset(output, episodes, probes, manifest, overwrite=overwrite)
+    _report_dataset(output, manifest)
+
+
 @import_app.command("book-sort")
 def import_book_sort(
     source: Path = typer.Argument(..., help="Book-SORT directory: books_/excerpts_/segments_{L_E}-s{L_S}-n{N}.csv, or the Hugging Face data/test_e{L_E}_s{L_S}.parquet files."),
@@ -393,6 +423,8 @@ def run(
     log_samples: bool = typer.Option(True, help="Keep each probe's prompt in prompts.parquet + contexts.parquet (each context once) for lbs show / lbs view."),
     allow_overflow: bool = typer.Option(False, "--allow-overflow", help="Send probes longer than the system's context window anyway (they fail one by one)."),
     max_consecutive_failures: Optional[int] = typer.Option(None, "--max-consecutive-failures", help="Stop the run (status aborted; --resume continues it) after N failed probes in a row of one kind: timeouts, HTTP 5xx, refused connections... Default 20, or twice --concurrency when larger; 0: never."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="Probes that form a conversation over one context (shared_context, SCBench): multi-turn (each turn carries the earlier ones, answered in order; the default for such data) or multi-request (each asked alone over the shared context)."),
+    history: str = typer.Option("reference", "--history", help="Multi-turn: the answers the earlier turns carry: reference (SCBench's default) or own (the system's own answers)."),
 ) -> None:
     """Run a system on a dataset: predictions, scores and aggregates in the run directory.
 
@@ -425,7 +457,7 @@ def run(
     cfg = RunConfig(
         dataset=data, system=system, out=output, condition=Condition.parse(condition), concurrency=concurrency,
         resume=resume, overwrite=overwrite, use_cache=cache, limit=limit, seed=seed, log_samples=log_samples,
-        allow_overflow=allow_overflow, max_consecutive_failures=max_consecutive_failures,
+        allow_overflow=allow_overflow, max_consecutive_failures=max_consecutive_failures, mode=mode, history=history,
     )
     if judge is not None:
         from .judge import check_judgeable

@@ -9,6 +9,10 @@ can be read beside the scores (leaderboard columns cost/*).
     memory_items      facts, graph nodes and edges), as the system reports it (its footprint)
     answer_s          per answered probe that was not a cache hit: mean seconds
     answer_tokens     per answered probe (no error) that reports its tokens: mean prompt + completion
+    by_turn           conversations (multi-turn data): per turn index, the answered probes, mean answer
+                      seconds, mean prompt tokens, and the share of prompt tokens the server's prefix
+                      cache served (`cached_share`, where the system reports cached_tokens): the
+                      KV-cache lifecycle of a shared context, turn by turn (SCBench)
 
 The memory figures come from the system's footprint; a resumed run, and the workers of a Ray run, each
 report their own, merged here by merge_footprints (per-episode means weighted by episodes).
@@ -24,8 +28,10 @@ import pyarrow.compute as pc
 MEMORY_KEYS = ("ingest_tokens", "memory_bytes", "memory_items")
 
 
-def run_costs(records: Iterable[dict], predictions: pa.Table, footprint: dict | None) -> dict[str, Any]:
-    """run.json `costs` from the journal's records (their ingest_s), the predictions and the footprint."""
+def run_costs(records: Iterable[dict], predictions: pa.Table, footprint: dict | None,
+              turns: dict[str, int] | None = None) -> dict[str, Any]:  # fmt: skip
+    """run.json `costs` from the journal's records (their ingest_s), the predictions and the footprint;
+    `turns`: probe_id -> turn index, for data whose probes form conversations."""
     by_episode: dict[str, float] = {}
     for r in records:
         if isinstance(r.get("ingest_s"), (int, float)):
@@ -45,7 +51,28 @@ def run_costs(records: Iterable[dict], predictions: pa.Table, footprint: dict | 
     counted = predictions.filter(pc.and_(pc.is_null(predictions.column("error")), pc.is_valid(predictions.column("prompt_tokens"))))
     tokens = pc.add(counted.column("prompt_tokens"), pc.fill_null(counted.column("completion_tokens"), 0))
     out["answer_tokens"] = {"mean": round(pc.mean(tokens).as_py(), 2)} if counted.num_rows else None
+    if turns:
+        out["by_turn"] = by_turn(predictions, turns)
     return out
+
+
+def by_turn(predictions: pa.Table, turns: dict[str, int]) -> list[dict[str, Any]]:
+    """Per turn index: answered probes, mean answer seconds (cache hits left out), mean prompt tokens,
+    and cached_share = cached / prompt tokens over the probes that report both."""
+    import polars as pl
+
+    frame = pl.from_arrow(predictions.select(["probe_id", "latency_s", "prompt_tokens", "cached_tokens", "cache_hit", "error"]))
+    frame = frame.filter(pl.col("error").is_null()).join(
+        pl.DataFrame({"probe_id": list(turns), "turn": list(turns.values())}, schema={"probe_id": pl.String, "turn": pl.Int64}),
+        on="probe_id", how="inner")
+    both = pl.col("prompt_tokens").is_not_null() & pl.col("cached_tokens").is_not_null()
+    rows = frame.group_by("turn").agg(
+        pl.len().alias("probes"),
+        pl.col("latency_s").filter(~pl.col("cache_hit").fill_null(False)).mean().round(4).alias("answer_s"),
+        pl.col("prompt_tokens").mean().round(2).alias("prompt_tokens"),
+        (pl.col("cached_tokens").filter(both).sum() / pl.col("prompt_tokens").filter(both).sum()).round(4).alias("cached_share"),
+    ).sort("turn")
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows.to_dicts()]
 
 
 def merge_footprints(first: dict | None, second: dict | None) -> dict:

@@ -12,7 +12,11 @@ Two small datasets sized for the embedded model's 2,048-token window, then one r
   context and with no context, scored by the deterministic scorer and judged by the same model as
   LongMemEval's LLM judge (a 135M judge is weak: it shows the protocol, not a trustworthy verdict);
 - M4LE on the offline news corpus: one item per task type x ability in a 1.5k-token bucket; the
-  embedded model in context and with no context, oracle and random.
+  embedded model in context and with no context, oracle and random;
+- shared context (SCBench): kv retrieval, variable tracking and math over one context, three turns each;
+  the embedded model as a multi-turn conversation (the earlier turns with their reference answers, the
+  server's prefix cache reused turn after turn) and as independent requests, oracle and random; scores
+  by turn.
 The model is served once and shared by all of its runs.
 """
 
@@ -44,6 +48,8 @@ LME_PARAMS = ["samples=2", "abstention=1", "lengths=1536", "max_new_tokens=32"]
 LME_VARIANTS = ["oracle", "haystack"]
 M4LE_PARAMS = ["buckets=1536", "samples=1", "unit=tokens", "articles=120", "max_new_tokens=48"]
 M4LE_VARIANTS = ["classification", "qa", "retrieval", "summarization"]
+SC_PARAMS = ["lengths=1536", "samples=2", "turns=3"]
+SC_VARIANTS = ["kv", "vt", "math_find"]
 
 
 def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
@@ -64,6 +70,8 @@ def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
                                         tokenizer="embedded", overwrite=True),
         "m4le": generate_dataset("m4le", workdir / "data" / "m4le", M4LE_VARIANTS, M4LE_PARAMS, seed=0, tokenizer="embedded",
                                  overwrite=True),
+        "shared_context": generate_dataset("shared_context", workdir / "data" / "shared_context", SC_VARIANTS, SC_PARAMS,
+                                           seed=0, tokenizer="embedded", overwrite=True),
     }
     for name, m in datasets.items():
         console.print(f"generated {m['counts']['probes']} {name} probes in {m['generation_s']:.1f}s -> {workdir / 'data' / name}")
@@ -72,7 +80,7 @@ def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
     with serve_model("embedded", log_path=workdir / "vllm.log") as server:
         console.print(f"embedded model served by vLLM at {server.base_url}")
         endpoint = f"base_url={server.base_url}"
-        plan = [  # (family, label, system spec, condition)
+        plan = [  # (family, label, system spec, condition[, turn mode])
             ("needle", "embedded", f"embedded,{endpoint}", Condition.IN_CONTEXT),
             ("needle", "no-context", f"no-context:embedded,{endpoint}", Condition.IN_CONTEXT),
             ("needle", "oracle", "oracle", Condition.IN_CONTEXT),
@@ -89,11 +97,15 @@ def run_demo(workdir: Path, concurrency: int, console: Console) -> None:
             ("m4le", "embedded-no-context", f"embedded,{endpoint}", Condition.NO_CONTEXT),
             ("m4le", "oracle", "oracle", Condition.IN_CONTEXT),
             ("m4le", "random", "random", Condition.IN_CONTEXT),
+            ("shared_context", "embedded-multi-turn", f"embedded,{endpoint}", Condition.IN_CONTEXT, "multi-turn"),
+            ("shared_context", "embedded-multi-request", f"embedded,{endpoint}", Condition.IN_CONTEXT, "multi-request"),
+            ("shared_context", "oracle", "oracle", Condition.IN_CONTEXT),
+            ("shared_context", "random", "random", Condition.IN_CONTEXT),
         ]
-        for family, label, spec, condition in plan:
+        for family, label, spec, condition, *mode in plan:
             out = workdir / "runs" / family / label
             cfg = RunConfig(dataset=workdir / "data" / family, system=spec, out=out, condition=condition,
-                            concurrency=concurrency, overwrite=True)
+                            concurrency=concurrency, overwrite=True, mode=mode[0] if mode else None)
             manifest = run(cfg)
             console.print(f"{family} {label}: {manifest['status']} in {manifest['timings']['execute_s']:.1f}s -> {out}")
             runs.append(out)
@@ -124,6 +136,8 @@ def print_summary(agg: pl.DataFrame, console: Console) -> None:
     for family in sorted(agg.get_column("family").unique().to_list()):
         part = agg.filter(pl.col("family") == family)
         tables = [_length_table(part, family), _side_by_side(part, family, "variant"), _side_by_side(part, family, "ability")]
+        if family == "shared_context":  # SCBench reports by turn: does the memory hold up after the first?
+            tables.append(_side_by_side(part, family, "bin"))
         for table in filter(None, tables):
             console.print(table)
             console.print()
@@ -173,11 +187,11 @@ def _side_by_side(part: pl.DataFrame, family: str, axis: str) -> Table | None:
         return None
     order = part.select(runs).unique(maintain_order=True).sort(runs).rows()
     systems = [s for s, _ in order]
-    title = "by ability" if axis == "ability" else "by task and metric" if "metric" in keys else "by task"
+    title = {"ability": "by ability", "bin": "by turn"}.get(axis) or ("by task and metric" if "metric" in keys else "by task")
     table = Table(title=f"{family}: score x100 {title}", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
                   show_edge=False)
     for key in keys:
-        table.add_column("task" if key == "variant" else key, no_wrap=True, overflow="ellipsis")
+        table.add_column({"variant": "task", "bin": "turn"}.get(key, key), no_wrap=True, overflow="ellipsis")
     for system, condition in order:  # short header lines: a wrapper apart, the condition when the system recurs
         head = system.replace(":", ":\n") + (f"\n{condition}" if systems.count(system) > 1 else "")
         table.add_column(Text(head, justify="right"), no_wrap=True, overflow="ellipsis", justify="right")

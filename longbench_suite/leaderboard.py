@@ -21,7 +21,10 @@ column names (scores are fractions, not x100):
     <family>/<ability>/mean|ci_low|ci_high|n|n_errors   families with two or more abilities, and task-averaged
     probes, errors, error_top              predictions, failed ones, the most common error text
     sort/a_share, sort/gold_a_share, sort/swap_pairs, sort/swap_consistency   SORT position bias (boards with SORT)
+    <family>/turn N/mean|ci_low|ci_high|n|n_errors   families whose probes are turns of a conversation
+                                           (shared_context, SCBench): the score of each turn, over lengths
     usage/prompt_tokens, usage/completion_tokens, usage/tokens_per_probe
+    usage/cached_share                     prompt tokens a server's prefix cache served / prompt tokens
     latency/mean_s, latency/p50_s, latency/p95_s   answered probes that were not cache hits
     cost/ingest_s, cost/ingest_tokens, cost/memory_bytes, cost/memory_items   per episode, from run.json
                                            `costs` (longbench_suite/costs.py): mean over the row's episodes
@@ -122,7 +125,7 @@ def load(runs: Sequence[Path]) -> tuple[pl.DataFrame, list[RunData]]:
 
 
 def _predictions(path: Path, answers: bool = False) -> pl.DataFrame:
-    cols = ["prompt_tokens", "completion_tokens", "latency_s", "cache_hit", "error"]
+    cols = ["prompt_tokens", "cached_tokens", "completion_tokens", "latency_s", "cache_hit", "error"]
     cols += ["probe_id", "output", "choice_logprobs"] if answers else []
     table = io.read_parquet(path / "predictions.parquet", schemas.PREDICTIONS, "predictions table")
     return pl.from_arrow(table.select(cols))
@@ -275,6 +278,9 @@ def build_table(agg: pl.DataFrame, runs: list[RunData], normalization: str = "no
         for stat in STATS:
             name = f"{family}/{ability}/{stat}"
             table = table.with_columns(pl.col(name).cast(_stat_type(stat)))
+    turns = turn_columns(agg)
+    if turns is not None:
+        table = table.join(turns, on=_ID, how="left")
     table = _overall(table, families)
     ranked = [_rankable(f) for f in families]
     table = table.with_columns(
@@ -381,6 +387,7 @@ def _meta(runs: list[RunData], normalization: str) -> pl.DataFrame:
             "errors": failed.errors, "error_top": failed.top,
             "usage/prompt_tokens": prompt, "usage/completion_tokens": completion,
             "usage/tokens_per_probe": ((prompt or 0) + (completion or 0)) / probes if probes and prompt is not None else None,
+            "usage/cached_share": _cached_share(preds),
             "latency/mean_s": timed.mean() if len(timed) else None,
             "latency/p50_s": timed.median() if len(timed) else None,
             "latency/p95_s": timed.quantile(0.95, "linear") if len(timed) else None,
@@ -397,6 +404,29 @@ def _meta(runs: list[RunData], normalization: str) -> pl.DataFrame:
 
 
 COST_KEYS = ("ingest_s", "ingest_tokens", "memory_bytes", "memory_items")
+
+
+def _cached_share(preds: pl.DataFrame) -> float | None:
+    """Prompt tokens a server's prefix cache served / prompt tokens, over the answers that say both."""
+    both = preds.filter(pl.col("error").is_null() & pl.col("prompt_tokens").is_not_null() & pl.col("cached_tokens").is_not_null())
+    total = both.get_column("prompt_tokens").sum()
+    return both.get_column("cached_tokens").sum() / total if both.height and total else None
+
+
+def turn_columns(agg: pl.DataFrame) -> pl.DataFrame | None:
+    """<family>/turn N/mean|ci_low|ci_high|n|n_errors, for families whose bins are turns of a conversation
+    (shared_context): each row's score by turn, pooled over lengths and metrics."""
+    rows = agg.filter(pl.col("primary") & pl.col("bin").str.starts_with("turn ")
+                      & pl.all_horizontal([pl.col(c).is_null() for c in ("variant", "ability", "depth", "length")]))
+    if rows.is_empty():
+        return None
+    pooled = _pool(rows, [*_ID, "family", "bin"], weighted=True).with_columns(pl.format("{}/{}", "family", "bin").alias("_col"))
+    out = None
+    for stat in STATS:
+        part = pooled.pivot(on="_col", index=_ID, values=stat, aggregate_function="first")
+        part = part.rename({c: f"{c}/{stat}" for c in part.columns if c not in _ID})
+        out = part if out is None else out.join(part, on=_ID, how="left")
+    return out
 
 
 def _cost_record(runs: list[RunData]) -> dict[str, float | None]:
@@ -428,6 +458,7 @@ def _bias_record(bias: diagnostics.SortBias | None) -> dict[str, Any]:
 META_SCHEMA: dict[str, pl.DataType] = {
     "system": pl.String, "condition": pl.String, "probes": pl.Int64, "errors": pl.Int64, "error_top": pl.String,
     "usage/prompt_tokens": pl.Int64, "usage/completion_tokens": pl.Int64, "usage/tokens_per_probe": pl.Float64,
+    "usage/cached_share": pl.Float64,
     "latency/mean_s": pl.Float64, "latency/p50_s": pl.Float64, "latency/p95_s": pl.Float64,
     **{f"footprint/{k}": pl.Int64 for k in FOOTPRINT_KEYS},
     **{f"cost/{k}": pl.Float64 for k in COST_KEYS},

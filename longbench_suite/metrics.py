@@ -13,6 +13,8 @@ from typing import Callable, Sequence
 import numpy as np
 import polars as pl
 
+from .scbench_metrics import SCBENCH_METRICS
+
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
 
@@ -543,6 +545,7 @@ METRICS: dict[str, Callable[[str, Sequence[str]], float]] = {
     "bleu": _plain("bleu"),
     "m4le_acc": _plain("m4le_acc"),
     "cls_f1": _plain("cls_f1"),
+    **SCBENCH_METRICS,  # SCBench's scorers (longbench_suite/scbench_metrics.py)
 }
 
 

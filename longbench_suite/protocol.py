@@ -42,6 +42,15 @@ class Episode:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """An earlier turn of a conversation over one context (multi-turn, SCBench): the question as it
+    was asked and the answer that follows it (the reference answer by default, or the system's own)."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
 class Probe:
     probe_id: str
     episode_id: str
@@ -52,10 +61,16 @@ class Probe:
     choices: list[str] | None = None
     gold: list[str] | None = None  # visible only to privileged baselines (oracle)
     meta: dict[str, Any] = field(default_factory=dict)
+    # Multi-turn mode: the earlier turns of this probe's conversation, in order (empty otherwise). A chat
+    # system sends them as user/assistant messages after the context; a memory may remember them.
+    history: tuple[Turn, ...] = ()
 
     def prompt_text(self) -> str:
-        """The user-visible prompt: context first (so server prefix caches hit), question last."""
-        return f"{self.context}\n\n{self.question}" if self.context else self.question
+        """The user-visible prompt as one text: context first (so server prefix caches hit), then the
+        earlier turns (question, answer), question last."""
+        parts = [self.context] if self.context else []
+        parts += [f"{t.question}\n{t.answer}" for t in self.history]
+        return "\n\n".join([*parts, self.question])
 
 
 @dataclass
@@ -63,6 +78,7 @@ class Answer:
     text: str
     choice_logprobs: dict[str, float] | None = None
     prompt_tokens: int | None = None
+    cached_tokens: int | None = None  # of the prompt tokens, those served from a prefix cache (vLLM's count)
     completion_tokens: int | None = None
     latency_s: float | None = None
     retrieved_ids: list[str] | None = None

@@ -67,6 +67,9 @@ PREDICTIONS = pa.schema(
         ("latency_s", pa.float64()),
         ("cache_hit", pa.bool_()),
         ("error", pa.string()),
+        # of prompt_tokens, those the server's prefix cache held (KV reuse across turns and requests); null
+        # when the system does not say. Added later: an older run's table reads with it null (OPTIONAL).
+        ("cached_tokens", pa.int64()),
     ]
 )
 
@@ -192,8 +195,15 @@ def empty(schema: pa.Schema) -> pa.Table:
     return schema.empty_table()
 
 
+# Columns added to a table after runs were written with it: a table without one reads with it null.
+OPTIONAL = {"cached_tokens"}
+
+
 def conform(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
     """Select and cast `table` to `schema`; raise ValueError naming the missing columns."""
+    for f in schema:
+        if f.name in OPTIONAL and f.name not in table.column_names:
+            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
     missing = [f.name for f in schema if f.name not in table.column_names]
     if missing:
         raise ValueError(f"{what}: missing columns {', '.join(missing)}")

@@ -19,7 +19,8 @@ from dataclasses import replace
 from typing import Any
 
 from longbench_suite.errors import RunAborted, one_line
-from longbench_suite.protocol import Answer, Condition, Episode, MemorySystem, SystemContext
+from longbench_suite.protocol import Answer, Condition, Episode, MemorySystem, SystemContext, Turn
+from longbench_suite.turns import TurnMode, conversation_order, histories, in_order
 
 
 DEFAULT_MAX_FAILURES = 20  # or twice the concurrency, when larger: that many probes may fail at once
@@ -65,9 +66,13 @@ class Breaker:
 
 
 class EpisodeRunner:
+    """`turns`: in multi-turn mode (longbench_suite/turns.py) an episode's probes are answered one after
+    another in turn order, each with the earlier turns its row carries (`history`, set by
+    pending_by_episode); with history "own", the answers given here replace the reference answers."""
+
     def __init__(self, system: MemorySystem, family: Any, condition: Condition, concurrency: int,
-                 max_failures: int | None = None):  # fmt: skip
-        self.system, self.family, self.condition = system, family, condition
+                 max_failures: int | None = None, turns: TurnMode = TurnMode()):  # fmt: skip
+        self.system, self.family, self.condition, self.turns = system, family, condition, turns
         # A stateful memory answers one probe at a time; a stateless one shares the bound across episodes.
         self._slots = asyncio.Semaphore(concurrency if system.concurrent_episodes else 1)
         # One breaker for every episode this runner holds: a dead server fails them all alike.
@@ -93,6 +98,12 @@ class EpisodeRunner:
             self.breaker.check()
             return
         ingested = time.monotonic()
+        if self.turns.multi_turn:
+            async for i, rec in self._converse(rows, episode):
+                yield with_ingest(rec, started, ingested, first=i == 0)
+                self.breaker.check()
+            await system.release(episode if system.privileged else public(episode))
+            return
         tasks = [asyncio.ensure_future(self._answer(row, episode)) for row in rows]
         try:
             for i, finished in enumerate(asyncio.as_completed(tasks)):
@@ -105,10 +116,22 @@ class EpisodeRunner:
                 t.cancel()
         await system.release(episode if system.privileged else public(episode))
 
+    async def _converse(self, rows: list[dict], episode: Episode) -> AsyncIterator[tuple[int, dict]]:
+        """The turns in order, each after the one before it has its answer."""
+        own: dict[str, str] = {}
+        for i, row in enumerate(in_order(rows)):
+            if self.turns.own:  # the turns answered in this execution carry this execution's answers
+                row = {**row, "history": [{**h, "answer": own.get(h["probe_id"], h["answer"])} for h in row.get("history") or []]}
+            rec = await self._answer(row, episode)
+            own[row["probe_id"]] = rec["output"]
+            yield i, rec
+
     async def _answer(self, row: dict, episode: Episode) -> dict:
         async with self._slots:
             self.breaker.check()  # tripped while this probe waited for its slot: do not send it
             probe = self.family.probe(row, episode, self.condition)
+            if row.get("history"):  # multi-turn: the earlier turns, which the system may see
+                probe = replace(probe, history=tuple(Turn(h["question"], h["answer"]) for h in row["history"]))
             if not self.system.privileged:  # only baselines may see the answers (meta can name them too)
                 probe = replace(probe, gold=None, choices=probe.choices if self.family.choices_visible else None, meta={})
             started = time.monotonic()
@@ -149,6 +172,7 @@ def record(row: dict, answer: Answer, error: str | None) -> dict:
         "choice_logprobs": [{"choice": c, "logprob": lp} for c, lp in (answer.choice_logprobs or {}).items()] or None,
         "retrieved_ids": answer.retrieved_ids,
         "prompt_tokens": answer.prompt_tokens,
+        "cached_tokens": answer.cached_tokens,
         "completion_tokens": answer.completion_tokens,
         "latency_s": answer.latency_s,
         "cache_hit": bool(answer.cache_hit),
@@ -176,14 +200,22 @@ def episode_loader(dataset: Any):
     return lambda eid: dataset.episodes.slice(index[eid], 1).to_pylist()[0]
 
 
-def pending_by_episode(dataset: Any, done: set[str], limit: int | None) -> tuple[int, dict[str, list[dict]]]:
-    """(probes in the run, {episode_id: its probes not yet done}) in dataset order."""
+def pending_by_episode(dataset: Any, done: dict[str, str], limit: int | None,
+                       turns: TurnMode = TurnMode()) -> tuple[int, dict[str, list[dict]]]:  # fmt: skip
+    """(probes in the run, {episode_id: its probes not yet done}) in dataset order. `done`: the answered
+    probes' outputs. In multi-turn mode each pending row carries its `history`: the earlier turns of its
+    episode, answered or not, with their reference answers (history "own": the outputs of those done)."""
     probes = dataset.probes.to_pylist()
+    if turns.multi_turn:  # --limit N: the first N turns of the conversations, not N probes in file order
+        probes = conversation_order(probes)
     if limit is not None:
         probes = probes[:limit]
+    earlier = histories(probes, done if turns.own else None) if turns.multi_turn else {}
     by_episode: dict[str, list[dict]] = {}
     for row in probes:
         if row["probe_id"] not in done:
+            if row["probe_id"] in earlier:
+                row["history"] = earlier[row["probe_id"]]
             by_episode.setdefault(row["episode_id"], []).append(row)
     return len(probes), by_episode
 

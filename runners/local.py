@@ -36,6 +36,7 @@ from longbench_suite.protocol import Condition, MemorySystem
 from longbench_suite.registry import condition_warning, task_family
 from longbench_suite.scoring import write_tables
 from longbench_suite.spec import parse_spec, scrub
+from longbench_suite.turns import TurnMode, resolve, turn_index
 
 from .episodes import (
     EpisodeRunner,
@@ -99,6 +100,8 @@ class RunConfig:
     log_samples: bool = True  # prompts.parquet + contexts.parquet (runners/sample_log.py)
     allow_overflow: bool = False  # send probes longer than the system's context window anyway
     max_consecutive_failures: int | None = None  # the circuit breaker (runners/episodes.py); None: default, 0: off
+    mode: str | None = None  # multi-turn | multi-request (longbench_suite/turns.py); None: multi-turn where the data has turns
+    history: str = "reference"  # multi-turn: the earlier turns carry the reference answers, or the system's own
 
 
 def run(config: RunConfig) -> dict:
@@ -106,7 +109,7 @@ def run(config: RunConfig) -> dict:
     return asyncio.run(run_async(config))
 
 
-def _check_dir(config: RunConfig, dataset: io.Dataset, spec: str, condition: Condition) -> dict | None:
+def _check_dir(config: RunConfig, dataset: io.Dataset, spec: str, condition: Condition, turns: TurnMode) -> dict | None:
     """Check the run directory (writes nothing); return the previous manifest when resuming."""
     out = config.out
     _prepare_dir(config)
@@ -119,8 +122,10 @@ def _check_dir(config: RunConfig, dataset: io.Dataset, spec: str, condition: Con
         "system": scrub(previous.get("system", {}).get("spec")),  # a run.json from before scrubbing, too
         "condition": previous.get("condition"),
         "seed": previous.get("seed"),
+        "turns": previous.get("turns", TurnMode().describe()),  # a run from before turns: multi-request
     }
-    now = {"system": scrub(spec), "condition": condition.value, "seed": config.seed}  # recorded scrubbed
+    now = {"system": scrub(spec), "condition": condition.value, "seed": config.seed,  # recorded scrubbed
+           "turns": turns.describe()}
     for what, was in before.items():
         if was != now[what]:
             raise UserError(f"cannot resume {out}: it was run with {what} {was!r}, not {now[what]!r}")
@@ -183,7 +188,7 @@ class Backend(Protocol):
     async def open(self, spec: str, config: RunConfig, family_name: str) -> SystemInfo: ...
     async def check(self) -> None: ...
     async def execute(self, pending: dict[str, list[dict]], load_episode: Callable[[str], dict], condition: Condition,
-                      concurrency: int, sink: Sink) -> None: ...  # fmt: skip
+                      concurrency: int, sink: Sink, turns: TurnMode) -> None: ...  # fmt: skip
     async def footprint(self) -> dict: ...
     async def close(self) -> None: ...
 
@@ -209,8 +214,8 @@ class LocalBackend:
     async def check(self) -> None:
         await self.system.check()
 
-    async def execute(self, pending, load_episode, condition, concurrency, sink) -> None:
-        runner = EpisodeRunner(self.system, task_family(self.family_name), condition, concurrency, self.max_failures)
+    async def execute(self, pending, load_episode, condition, concurrency, sink, turns) -> None:
+        runner = EpisodeRunner(self.system, task_family(self.family_name), condition, concurrency, self.max_failures, turns)
         episodes = iter(pending.items())  # shared by the lanes: each takes the next episode
 
         async def lane() -> None:
@@ -240,11 +245,12 @@ async def run_async(config: RunConfig, backend: Backend | None = None) -> dict:
     family_name = dataset.manifest["family"]
     task_family(family_name)  # an unknown family fails before any system is built
     spec = str(parse_spec(config.system))
+    turns = resolve(config.mode, config.history, dataset.probes)
     out = Path(config.out)
     # The lock first: the directory is looked at, and cleared by --overwrite, only by its one writer.
     with run_lock(out, create=True), _StopSignals() as stop:
         try:
-            return await _run_locked(config, backend, dataset, family_name, spec, stop)
+            return await _run_locked(config, backend, dataset, family_name, spec, turns, stop)
         except asyncio.CancelledError:
             if stop.signum is None:  # cancelled by whoever awaits us, not by a signal
                 raise
@@ -252,7 +258,7 @@ async def run_async(config: RunConfig, backend: Backend | None = None) -> dict:
 
 
 async def _run_locked(config: RunConfig, backend: Backend, dataset: io.Dataset, family_name: str, spec: str,
-                      stop: _StopSignals) -> dict:  # fmt: skip
+                      turns: TurnMode, stop: _StopSignals) -> dict:  # fmt: skip
     out = Path(config.out)
     _refuse_earlier_run(config)
     _prepare_dir(config)  # fail fast; writes nothing
@@ -264,7 +270,7 @@ async def _run_locked(config: RunConfig, backend: Backend, dataset: io.Dataset, 
         condition = info.condition_override or config.condition
         # An in-process engine batches what is in flight, so it asks for more than a remote endpoint.
         config = replace(config, concurrency=config.concurrency or info.preferred_concurrency or DEFAULT_CONCURRENCY)
-        previous = _check_dir(config, dataset, spec, condition)
+        previous = _check_dir(config, dataset, spec, condition, turns)
         await backend.check()  # before anything is removed: a bad key or a down endpoint destroys nothing
         if not config.allow_overflow:  # a prompt longer than the window would fail every such probe
             check_window(dataset, condition, info.describe, await backend.footprint(), config.limit)
@@ -277,8 +283,9 @@ async def _run_locked(config: RunConfig, backend: Backend, dataset: io.Dataset, 
         manifest = {
             "run_id": previous["run_id"] if previous else provenance.new_run_id(),
             "status": "running",
-            "system": scrub({"spec": spec, "label": info.name, **info.describe}),  # no key-shaped text kept
+            "system": scrub({"spec": spec, "label": info.name + turns.label_suffix(dataset.probes), **info.describe}),  # no key-shaped text kept
             "condition": condition.value,
+            "turns": turns.describe(),
             "warnings": [warning] if warning else [],
             "sampling": info.describe.get("sampling", {}),
             "dataset": {
@@ -305,7 +312,7 @@ async def _run_locked(config: RunConfig, backend: Backend, dataset: io.Dataset, 
         t0 = time.monotonic()
         journal = Journal(out / JOURNAL)
         try:
-            await _execute(backend, dataset, condition, config, journal, manifest["run_id"], info.name)
+            await _execute(backend, dataset, condition, turns, config, journal, manifest["run_id"], manifest["system"]["label"])
         except RunAborted as e:  # the circuit breaker: what is journaled stays, --resume continues
             aborted = one_line(e) or "aborted"
         except io.DiskFull as e:
@@ -403,13 +410,13 @@ def status_line(out: Path, manifest: dict) -> str:
     return line
 
 
-async def _execute(backend: Backend, dataset: io.Dataset, condition: Condition, config: RunConfig, journal: Journal,
-                   run_id: str, label: str) -> None:  # fmt: skip
+async def _execute(backend: Backend, dataset: io.Dataset, condition: Condition, turns: TurnMode, config: RunConfig,
+                   journal: Journal, run_id: str, label: str) -> None:  # fmt: skip
     """`label` is the system's name in the tables (e.g. "embedded"); run.json keeps the full spec.
     Each probe is journaled once per execution, whichever worker's answer arrives first (a backend
     that retries an episode elsewhere may finish a probe twice)."""
-    done = {pid for pid, rec in journal.read().items() if not rec.get("error")}
-    total, pending = pending_by_episode(dataset, done, config.limit)
+    done = {pid: rec["output"] or "" for pid, rec in journal.read().items() if not rec.get("error")}
+    total, pending = pending_by_episode(dataset, done, config.limit, turns)
     recorded: set[str] = set()
     where = backend.describe()
     shown = label if where["name"] == "local" else f"{label} on {where['name']} x{where.get('workers', '?')}"
@@ -426,7 +433,7 @@ async def _execute(backend: Backend, dataset: io.Dataset, condition: Condition, 
                 tokens=(rec["prompt_tokens"] or 0) + (rec["completion_tokens"] or 0),
             )
 
-        await backend.execute(pending, episode_loader(dataset), condition, config.concurrency, sink)
+        await backend.execute(pending, episode_loader(dataset), condition, config.concurrency, sink, turns)
 
 
 # Room set aside beside run.json while a run runs: when the disk fills, run.json is rewritten (a temp
@@ -474,12 +481,13 @@ def finalize(out: Path, dataset: io.Dataset, manifest: dict, aborted: str | None
     rows = [r for pid, r in records.items() if pid in known]
     predictions = pa.Table.from_pylist(rows, schema=schemas.PREDICTIONS)  # leaves the journal-only ingest_s out
     write_tables(out, predictions, dataset)
-    manifest["samples"] = _sample_log(out, dataset, manifest, {r["probe_id"] for r in rows})
+    manifest["samples"] = _sample_log(out, dataset, manifest, {r["probe_id"]: r["output"] or "" for r in rows if not r["error"]},
+                                      {r["probe_id"] for r in rows})
     manifest["counts"] = _counts(rows, known)
     manifest["usage"] = {  # what the run cost in tokens (cache hits included: they were paid once)
         name: pc.sum(predictions.column(name)).as_py() or 0 for name in ("prompt_tokens", "completion_tokens")
     }
-    manifest["costs"] = run_costs(rows, predictions, manifest.get("footprint"))
+    manifest["costs"] = run_costs(rows, predictions, manifest.get("footprint"), turn_index(dataset.probes))
     complete = len(rows) == len(known) and not manifest["counts"]["errors"]
     manifest["status"] = "aborted" if aborted else "complete" if complete else "partial"
     if aborted:
@@ -491,10 +499,11 @@ def finalize(out: Path, dataset: io.Dataset, manifest: dict, aborted: str | None
     return manifest
 
 
-def _sample_log(out: Path, dataset: io.Dataset, manifest: dict, probe_ids: set[str]) -> dict:
-    """Each answered probe's prompt (rebuilt from the dataset: a killed run loses none on --resume)."""
+def _sample_log(out: Path, dataset: io.Dataset, manifest: dict, outputs: dict[str, str], probe_ids: set[str]) -> dict:
+    """Each answered probe's prompt (rebuilt from the dataset: a killed run loses none on --resume);
+    `outputs` are the answers, which a multi-turn run's own history repeats."""
     if manifest.get("log_samples", True):
-        return write_sample_log(out, dataset, manifest, probe_ids)
+        return write_sample_log(out, dataset, manifest, probe_ids, outputs)
     for name in (PROMPTS, CONTEXTS):  # an earlier execution's log would no longer match the predictions
         (out / name).unlink(missing_ok=True)
     return {"logged": False}

@@ -187,6 +187,7 @@ def vllm_command(spec: ModelSpec, model_path: str | Path, host: str, port: int) 
         "--host", host,
         "--port", str(port),
         "--dtype", spec.dtype,
+        "--enable-prompt-tokens-details",  # usage says how many prompt tokens the prefix cache served
     ]  # fmt: skip
     if spec.serve_len:
         cmd += ["--max-model-len", str(spec.serve_len)]

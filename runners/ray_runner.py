@@ -29,6 +29,7 @@ from longbench_suite.costs import merge_footprints
 from longbench_suite.errors import RunAborted, UserError, one_line
 from longbench_suite.protocol import Answer, Condition
 from longbench_suite.registry import task_family
+from longbench_suite.turns import TurnMode
 
 from .episodes import EpisodeRunner, build_system, close_system, error_line, record, run_all
 from .local import RunConfig, SystemInfo, footprint_of, run_async
@@ -81,7 +82,7 @@ class EpisodeWorker:
 
     def __init__(self, spec: str, family_name: str, use_cache: bool, seed: int):
         self._error: tuple[bool, str] | None = None
-        self._runners: dict[tuple[Condition, int], EpisodeRunner] = {}
+        self._runners: dict[tuple[Condition, int, TurnMode], EpisodeRunner] = {}
         self.cache = self.system = None
         try:
             self.family = task_family(family_name)
@@ -104,14 +105,14 @@ class EpisodeWorker:
         return None
 
     async def run_episode(self, episode_row: dict, rows: list[dict], condition: Condition, concurrency: int,
-                          max_failures: int | None = None):  # fmt: skip
+                          max_failures: int | None = None, turns: TurnMode = TurnMode()):  # fmt: skip
         # One runner per (condition, concurrency): its semaphore bounds the probes in flight on this
         # actor across all the episodes it holds, as the local runner's does for the process; its
         # circuit breaker counts this actor's failures.
-        runner = self._runners.get((condition, concurrency))
+        runner = self._runners.get((condition, concurrency, turns))
         if runner is None:
-            runner = self._runners[(condition, concurrency)] = EpisodeRunner(
-                self.system, self.family, condition, concurrency, max_failures)
+            runner = self._runners[(condition, concurrency, turns)] = EpisodeRunner(
+                self.system, self.family, condition, concurrency, max_failures, turns)
         async for rec in runner.run(episode_row, rows):
             yield rec
 
@@ -218,7 +219,7 @@ class RayBackend:
         self.actors[slot] = self._new_actor(ray)
         await self._ready(self.actors[slot])
 
-    async def execute(self, pending, load_episode, condition, concurrency, sink) -> None:
+    async def execute(self, pending, load_episode, condition, concurrency, sink, turns) -> None:
         from ray.exceptions import ObjectLostError, RayActorError, WorkerCrashedError
 
         lost = (RayActorError, WorkerCrashedError, ObjectLostError)
@@ -234,7 +235,7 @@ class RayBackend:
                 try:
                     rows = list(remaining[eid].values())
                     async for ref in actor.run_episode.remote(load_episode(eid), rows, condition, concurrency,
-                                                              self.max_failures):  # fmt: skip
+                                                              self.max_failures, turns):  # fmt: skip
                         rec = await ref
                         remaining[eid].pop(rec["probe_id"], None)
                         sink(rec)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from longbench_suite import io, schemas
-from longbench_suite.protocol import Condition, Probe
+from longbench_suite.protocol import Condition, Probe, Turn
 from longbench_suite.registry import task_family
+from longbench_suite.turns import TurnMode, histories
 
 from .episodes import episode_loader
 
@@ -99,15 +101,20 @@ class _ContextWriter:
         self.writer.close()
 
 
-def write_sample_log(out: Path, dataset: io.Dataset, manifest: dict, probe_ids: set[str]) -> dict[str, Any]:
+def write_sample_log(out: Path, dataset: io.Dataset, manifest: dict, probe_ids: set[str],
+                     outputs: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
     """Write prompts.parquet and contexts.parquet for the run's answered probes; return what run.json
-    records of them (counts and sizes on disk)."""
+    records of them (counts and sizes on disk). A multi-turn run's prompts carry their earlier turns, with
+    the reference answers, or with the run's own `outputs` (history "own")."""
     family = task_family(dataset.manifest["family"])
     condition = Condition(manifest["condition"])
     fmt, prefill = prompt_format(manifest.get("system") or {})
     load = episode_loader(dataset)
+    turns = TurnMode(**(manifest.get("turns") or {}))
+    rows = dataset.probes.to_pylist()
+    earlier = histories(rows, outputs or {} if turns.own else None) if turns.multi_turn else {}
     by_episode: dict[str, list[dict]] = {}
-    for row in dataset.probes.to_pylist():
+    for row in rows:
         if row["probe_id"] in probe_ids:
             by_episode.setdefault(row["episode_id"], []).append(row)
     prompts = schemas.TableBuilder(schemas.PROMPTS)
@@ -118,6 +125,8 @@ def write_sample_log(out: Path, dataset: io.Dataset, manifest: dict, probe_ids: 
                 episode = family.episode(load(eid))
                 for row in rows:
                     probe = family.probe(row, episode, condition)
+                    if earlier.get(row["probe_id"]):
+                        probe = replace(probe, history=tuple(Turn(h["question"], h["answer"]) for h in earlier[row["probe_id"]]))
                     cid, messages = split_context(request_messages(probe, fmt, prefill), probe.context)
                     if cid is not None:
                         contexts.add(cid, probe.context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -61,14 +62,37 @@ def test_no_context_floor_is_near_zero(embedded_server, needle_small, tmp_path):
 
 
 def test_run_without_system_uses_the_embedded_model(needle_small, tmp_path):
-    """`lbs run` with no --system serves the embedded model itself, answers, and stops it."""
+    """`lbs run` with no --system: the embedded adapter converts the model (cached), starts its own server,
+    answers, and stops the server's whole process group (this is the test of the adapter's lifecycle)."""
+    import re
+    import time
+
+    from longbench_suite.cache import cache_dir
+
+    started = time.time()
     res = lbs("run", needle_small, "-o", tmp_path / "run", "--limit", "2", "--no-cache")
     assert res.returncode == 0, res.stderr
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert manifest["system"]["spec"] == "embedded" and manifest["system"]["hf_id"].endswith("SmolLM2-135M-Instruct")
+    assert manifest["system"]["base_url"] is None  # stable across runs: no ephemeral port
     preds = pl.read_parquet(tmp_path / "run" / "predictions.parquet")
     assert preds.height == 2 and preds.get_column("error").null_count() == 2
+    assert preds.get_column("output").str.len_chars().min() > 0
     assert set(preds.get_column("system")) == {"embedded"}
+    # The server it started logged its command (with its port) and is gone, every process of it.
+    logs = [p for p in (cache_dir() / "logs").glob("vllm-embedded-*.log") if p.stat().st_mtime >= started]
+    ports = {m.group(1) for p in logs for m in [re.search(r"--port (\d+)", p.read_text(errors="replace"))] if m}
+    assert ports, logs
+    alive = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().split(") ")[-1][:1]
+        except OSError:
+            continue
+        if state != "Z" and any(cmdline[i:i + 2] == [b"--port", port.encode()] for port in ports for i in range(len(cmdline))):
+            alive.append(proc.name)
+    assert not alive, f"processes of the run's vLLM server survived: {alive}"
 
 
 def test_lbs_serve_for_other_tools(needle_small, tmp_path):
@@ -216,3 +240,31 @@ def test_m4le_runs_on_the_embedded_model(embedded_server, tmp_path):
     assert preds.get_column("prompt_tokens").min() > 1024 and preds.get_column("prompt_tokens").max() <= 1536 + 64
     scores = pl.read_parquet(tmp_path / "r" / "scores.parquet").join(probes.select("probe_id", "metric"), on=["probe_id", "metric"])
     assert scores.height == 10 and scores.get_column("value").is_between(0, 1).all()
+
+
+def test_shared_context_multi_turn_reuses_the_servers_prefix_cache(embedded_server, tmp_path):
+    """SCBench's two modes on the real server: a multi-turn run carries the earlier turns and its later turns
+    are served mostly from vLLM's prefix cache (usage cached_tokens); a multi-request run of the same data
+    asks each turn alone, with shorter prompts."""
+    from longbench_suite.generate import generate_dataset
+
+    data = tmp_path / "sc"
+    generate_dataset("shared_context", data, ["kv"], ["lengths=1024", "samples=1", "turns=3"], seed=0, tokenizer="embedded")
+    spec = f"openai:{embedded_server.served_name},base_url={embedded_server.base_url}"
+    prompt_tokens = {}
+    for mode in ("multi-turn", "multi-request"):
+        res = lbs("run", data, "--system", spec, "-o", tmp_path / mode, "--mode", mode, "--no-cache")
+        assert res.returncode == 0, res.stderr
+        manifest = json.loads((tmp_path / mode / "run.json").read_text())
+        assert manifest["status"] == "complete" and manifest["turns"]["mode"] == mode
+        by_turn = {t["turn"]: t for t in manifest["costs"]["by_turn"]}
+        assert sorted(by_turn) == [1, 2, 3]
+        prompt_tokens[mode] = by_turn[3]["prompt_tokens"]
+        if mode == "multi-turn":  # turn 1 read the context; turns 2 and 3 found it (and more) in the cache
+            assert by_turn[2]["cached_share"] > 0.5 and by_turn[3]["cached_share"] > 0.5, by_turn
+    assert prompt_tokens["multi-turn"] > prompt_tokens["multi-request"]  # the history is in the prompt
+    # The floor: without the context no uuid value can be named (the history holds other keys' values).
+    res = lbs("run", data, "--system", f"no-context:{spec}", "-o", tmp_path / "floor", "--no-cache")
+    assert res.returncode == 0, res.stderr
+    floor = pl.read_parquet(tmp_path / "floor" / "scores.parquet").filter(pl.col("metric") == "scbench_substring")
+    assert floor.height == 3 and floor.get_column("value").sum() == 0

@@ -417,25 +417,3 @@ def test_embedded_adapter_against_running_server(embedded_server):
     assert (d["kind"], d["spec_name"], d["hf_id"], d["prefill"]) == (
         "embedded", "embedded", "HuggingFaceTB/SmolLM2-135M-Instruct", "assistant",
     )  # fmt: skip
-
-
-@pytest.mark.server
-def test_embedded_adapter_owns_its_server(tmp_path: Path):
-    """`--system embedded`: the adapter converts (cached), starts, answers, and stops its own server."""
-    system = make_system("embedded,max_tokens=8", SystemContext(work_dir=tmp_path))
-
-    async def go():
-        try:
-            await system.check()
-            server = system._server
-            assert server is not None and server.ready_after_s is not None
-            answer = await system.answer(probe("What is the capital of France?"))
-            return server, answer
-        finally:
-            await system.aclose()
-
-    server, answer = asyncio.run(go())
-    assert "Paris" in answer.text
-    assert (tmp_path / "vllm-embedded.log").is_file()
-    assert server.poll() is not None and not _group_alive(server.proc.pid)
-    assert system.describe()["base_url"] is None  # stable across runs: no ephemeral port

@@ -1,0 +1,73 @@
+"""The shared_context family (SCBench's categories, generated): every variant's oracle scores 1.0 on every
+turn, the random baseline sits at the probes' chance, the data is deterministic, and each turn is about a
+different item of the one context."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import polars as pl
+import pytest
+
+from longbench_suite.generate import generate_dataset
+from runners.local import RunConfig, run
+from tasks.shared_context import FAMILY
+
+VARIANTS = list(FAMILY.variants)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sc") / "data"
+    generate_dataset("shared_context", out, VARIANTS, ["lengths=1024", "samples=6", "turns=3"], seed=3)
+    return out
+
+
+def primary(run_dir, *keep):
+    agg = pl.read_parquet(run_dir / "aggregates.parquet").filter(pl.col("primary"))
+    axes = ("variant", "ability", "length", "depth", "bin")
+    return agg.filter(pl.all_horizontal([pl.col(c).is_not_null() if c in keep else pl.col(c).is_null() for c in axes]))
+
+
+def test_the_oracle_scores_one_on_every_task_and_turn(dataset, tmp_path):
+    run(RunConfig(dataset=dataset, system="oracle", out=tmp_path / "oracle"))
+    cells = primary(tmp_path / "oracle", "variant", "bin")
+    assert set(cells.get_column("variant")) == set(VARIANTS)
+    assert set(cells.get_column("bin")) == {"turn 1", "turn 2", "turn 3"}
+    assert cells.get_column("mean").min() == 1.0, cells.filter(pl.col("mean") < 1).select("variant", "bin", "metric", "mean")
+
+
+def test_random_sits_at_the_probes_chance(dataset, tmp_path):
+    run(RunConfig(dataset=dataset, system="random", out=tmp_path / "random"))
+    scores = pl.read_parquet(tmp_path / "random" / "scores.parquet")
+    probes = pl.read_parquet(dataset / "probes.parquet").select("probe_id", "metric", "chance")
+    joined = scores.join(probes, on=["probe_id", "metric"])  # primary metrics only
+    n = joined.height
+    mean, chance = joined.get_column("value").mean(), joined.get_column("chance").mean()
+    spread = math.sqrt(max(joined.get_column("value").var(), 1e-4) / n)
+    assert abs(mean - chance) < 4 * spread, (mean, chance, spread)
+    assert 0 < chance < 0.5  # no task is a coin flip
+
+
+def test_generation_is_deterministic_and_turns_ask_different_items(dataset, tmp_path):
+    twice = [generate_dataset("shared_context", tmp_path / f"again{i}", VARIANTS, ["lengths=768", "samples=1", "turns=2"],
+                              seed=5)["content_hash"] for i in range(2)]
+    assert twice[0] == twice[1]
+    probes = pl.read_parquet(dataset / "probes.parquet")
+    episodes = pl.read_parquet(dataset / "episodes.parquet")
+    for eid, group in probes.group_by("episode_id"):
+        assert group.get_column("question").n_unique() == group.height, eid  # each turn asks its own question
+        turns = sorted(json.loads(m)["turn"] for m in group.get_column("meta"))
+        assert turns == list(range(1, group.height + 1))
+    # RULER's convention: the context leaves room for the whole conversation within the length
+    assert episodes.get_column("n_tokens").max() < 1024
+
+
+def test_bad_parameters_are_one_line(tmp_path):
+    from longbench_suite.errors import UserError
+
+    with pytest.raises(UserError, match="turns"):
+        generate_dataset("shared_context", tmp_path / "x", ["kv"], ["turns=0"], seed=0)
+    with pytest.raises(UserError, match="too small|at least"):
+        generate_dataset("shared_context", tmp_path / "y", ["code_retrieval"], ["lengths=512", "turns=20"], seed=0)
