@@ -680,7 +680,7 @@ def demo(
     workdir: Path = typer.Option(Path("lbs-demo"), help="Where the demo writes its dataset, runs and heatmaps."),
     concurrency: int = typer.Option(4, help="Probes in flight at once."),
 ) -> None:
-    """The main job: small needle, SORT, LongMemEval and M4LE sets run on the embedded model and the baselines, then a report."""
+    """The main job: small needle, SORT, LongMemEval, M4LE and shared-context sets run on the embedded model and the baselines, then a report."""
     from .demo import run_demo
 
     run_demo(workdir, concurrency, console)

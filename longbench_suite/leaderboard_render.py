@@ -75,6 +75,8 @@ def columns(table: pl.DataFrame) -> list[Column]:
                help="Of segment pairs asked in both orders, the share answered with the same segment both times"),
         Column("judge", "Judge", "text", help="LLM judge's model; \"not the official\": scores not comparable with the paper's"),
         Column("usage/tokens_per_probe", "Tokens/probe", "int", help="Prompt + completion tokens per probe"),
+        Column("usage/cached_share", "Prefix-cache share", "percent",
+               help="Prompt tokens the server's prefix cache served (vLLM's cached_tokens) / prompt tokens"),
         Column("latency/p50_s", "Latency p50 (s)", "seconds", help="Answered probes that were not cache hits"),
         Column("latency/p95_s", "Latency p95 (s)", "seconds"),
         Column("cost/ingest_s", "Ingest s/episode", "seconds", help="Seconds to reset and ingest one episode (timed by the runner)"),
@@ -90,7 +92,7 @@ def columns(table: pl.DataFrame) -> list[Column]:
         Column("footprint/index_bytes", "Index bytes", "compact"),
     ]
     # Footprint (and SORT bias) columns nobody reported would be a wall of dashes.
-    return [c for c in out if not c.key.startswith(("footprint/", "cost/", "sort/a_share", "sort/swap", "judge"))
+    return [c for c in out if not c.key.startswith(("footprint/", "cost/", "sort/a_share", "sort/swap", "judge", "usage/cached"))
             or (c.key in table.columns and table.get_column(c.key).null_count() < table.height)]
 
 

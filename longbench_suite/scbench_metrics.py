@@ -1,7 +1,7 @@
 """SCBench's scorers (SharedContextBench, Li et al. 2024), written from the rules of its official code.
 
 Source: microsoft/MInference, scbench/compute_scores.py and scbench/repo_qa_utils.py, read at commit
-fb56c917 (scoring last changed in 459df6b); the rules are listed in the project's SCBench notes (§3).
+fb56c917 (scoring last changed in 459df6b); docs/fidelity.md lists the rules and what differs.
 Each task has its own rule, and several of them are less forgiving than their names suggest.
 kv is a raw case-sensitive substring test. qa_eng is not F1. choice_eng takes any answer that starts
 with a capital A-D as that letter. mf ignores the sign and truncates decimals. The scores follow those

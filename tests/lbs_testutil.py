@@ -41,3 +41,18 @@ def ctrl_c_default() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def processes_on_port(port: int | str) -> list[str]:
+    """Pids of live (not zombie) processes started with `--port PORT` (a vLLM server and its workers)."""
+    wanted = [b"--port", str(port).encode()]
+    alive = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().split(") ")[-1][:1]
+        except OSError:
+            continue
+        if state != "Z" and any(cmdline[i:i + 2] == wanted for i in range(len(cmdline))):
+            alive.append(proc.name)
+    return alive

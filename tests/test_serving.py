@@ -54,7 +54,7 @@ def test_vllm_command_for_embedded():
     assert cmd == [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", "/m",
         "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", "8123",
-        "--dtype", "float32", "--max-model-len", "2048", "--enforce-eager",
+        "--dtype", "float32", "--enable-prompt-tokens-details", "--max-model-len", "2048", "--enforce-eager",
     ]  # fmt: skip
 
 

@@ -71,3 +71,32 @@ def test_bad_parameters_are_one_line(tmp_path):
         generate_dataset("shared_context", tmp_path / "x", ["kv"], ["turns=0"], seed=0)
     with pytest.raises(UserError, match="too small|at least"):
         generate_dataset("shared_context", tmp_path / "y", ["code_retrieval"], ["lengths=512", "turns=20"], seed=0)
+
+
+def test_the_board_has_a_column_per_turn(dataset, tmp_path):
+    from longbench_suite import leaderboard, leaderboard_render
+
+    runs = []
+    for system in ("oracle", "random"):
+        run(RunConfig(dataset=dataset, system=system, out=tmp_path / system))
+        runs.append(tmp_path / system)
+    agg, data = leaderboard.load(runs)
+    table = leaderboard.build_table(agg, data)
+    rows = {r["system"]: r for r in table.iter_rows(named=True)}
+    bins = pl.read_parquet(dataset / "probes.parquet").get_column("bin").value_counts()
+    for turn in (1, 2, 3):
+        assert rows["oracle"][f"shared_context/turn {turn}/mean"] == 1.0
+        asked = bins.filter(pl.col("bin") == f"turn {turn}").get_column("count").item()  # one per context that has it
+        assert rows["random"][f"shared_context/turn {turn}/n"] == asked
+    assert rows["oracle"]["usage/cached_share"] is None  # baselines report no prompt tokens
+    shown = [c.key for c in leaderboard_render.columns(table)]
+    assert "shared_context/turn 2" in shown and "usage/cached_share" not in shown
+
+
+def test_random_sits_at_chance_in_every_task(dataset, tmp_path):
+    run(RunConfig(dataset=dataset, system="random", out=tmp_path / "random"))
+    scores = pl.read_parquet(tmp_path / "random" / "scores.parquet")
+    probes = pl.read_parquet(dataset / "probes.parquet").select("probe_id", "variant", "metric", "chance")
+    for (variant,), part in scores.join(probes, on=["probe_id", "metric"]).group_by("variant"):
+        mean, chance, n = part.get_column("value").mean(), part.get_column("chance").mean(), part.height
+        assert abs(mean - chance) <= 4 * math.sqrt(max(chance * (1 - chance), 0.01) / n), (variant, mean, chance, n)
