@@ -307,10 +307,10 @@ def test_aclose_leaves_no_engine_process(system):
     assert system.engine is None and watchdog.poll() is not None
     for p in processes:
         assert not p.is_running() or p.status() == psutil.STATUS_ZOMBIE, p
-    # Other vLLM processes of this pytest session belong to served models (the embedded_server
-    # fixture runs under a runners.vllm_server supervisor): only the in-process engine's must be gone.
+    # Other vLLM processes of this pytest session belong to served models (the embedded_server fixture's
+    # `lbs serve` runs one under a runners.vllm_server supervisor): only the in-process engine's must be gone.
     me = psutil.Process()
-    supervisors = [c for c in me.children() if "runners.vllm_server" in " ".join(c.cmdline())]
+    supervisors = [c for c in me.children(recursive=True) if "runners.vllm_server" in " ".join(c.cmdline())]
     served = {d.pid for s in supervisors for d in s.children(recursive=True)}
     left = [c for c in me.children(recursive=True) if c.name().startswith("VLLM") and c.pid not in served]
     assert not left, left
